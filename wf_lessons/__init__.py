@@ -1,0 +1,18 @@
+"""wf-lessons: the helper package of the WeightFormer course.
+
+Modules (each introduced by a chapter, each reusable in coursework):
+
+- ``config``          quick mode, data folder, device, seeding
+- ``data``            CIFAR-10 as uint8 tensors, device-resident batch iterator
+- ``attention``       softmax attention read as an MLP with predicted weights
+- ``complexity``      counted FLOPs and timing helpers
+- ``dynamic_linear``  dynamic linear layers (every weight predictor)
+- ``dynamic_dwconv``  dynamic depthwise convolutions (every kernel predictor)
+- ``models``          WeightFormer, the ViT/DeiT baseline, named configurations
+- ``erf``             effective receptive fields
+- ``train``           the training loop and its command line
+- ``bench``           benchmark commands
+- ``notebooks``       rendering chapters and checking that they match their source
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""One place for the course's switches: quick mode, the data folder, the device and seeding.
+
+Quick mode (``WF_QUICK=1``) shrinks data, steps and models so that every chapter runs on two CPU cores in a
+minute or two. Every chapter and command reads it through :func:`quick`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import torch
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+#: The repository root (the folder holding ``wf_lessons/``), used to find ``data/`` when running from a checkout.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def quick() -> bool:
+    """True when ``WF_QUICK`` asks for quick mode (``1``, ``true``, ``yes`` or ``on``).
+
+    Raises ``ValueError`` for a value that is neither on nor off, so a typo never silently runs the full thing.
+    """
+    value = os.environ.get("WF_QUICK", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"WF_QUICK={value!r} is not understood: use 1 (quick mode) or 0 (full run)")
+
+
+def data_dir() -> Path:
+    """The course's data folder: ``$WF_DATA_DIR`` if set, else ``data/`` in the repository (not created here)."""
+    env = os.environ.get("WF_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
+
+
+def runs_dir() -> Path:
+    """Where run logs (JSON) are written and read: ``data/runs/`` in the repository (committed)."""
+    return REPO_ROOT / "data" / "runs"
+
+
+def device(prefer: str | None = None) -> torch.device:
+    """The device to compute on: ``$WF_DEVICE`` or ``prefer`` if given, else CUDA when available, else CPU."""
+    name = prefer or os.environ.get("WF_DEVICE")
+    if name:
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available on this machine")
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, torch (CPU and CUDA) and, if installed, NumPy; return a CPU generator seeded the same way.
+
+    Prefer the returned local generator for seeded examples: it does not disturb global random state.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # NumPy is optional
+        pass
+    return torch.Generator().manual_seed(seed)
