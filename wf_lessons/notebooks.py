@@ -75,9 +75,11 @@ def render(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> P
         {"kernelspec": {"name": kernel_name, "display_name": "Python 3 (ipykernel)", "language": "python"}}
     )
     start = time.perf_counter()
-    NotebookClient(
-        notebook, timeout=timeout, kernel_name=kernel_name, record_timing=False, resources={"metadata": {"path": str(py_path.parent)}}
-    ).execute()
+    resources = {"metadata": {"path": str(py_path.parent)}}  # run with chapters/ as the working directory
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name=kernel_name, record_timing=False, resources=resources
+    )
+    client.execute()
     notebook.metadata[METADATA_KEY] = {"source_sha256": source_hash(py_path), "quick": config.quick()}
     nb_path = py_path.with_suffix(".ipynb")
     fd, tmp = tempfile.mkstemp(dir=nb_path.parent, suffix=".ipynb.tmp")
