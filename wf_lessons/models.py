@@ -1,0 +1,398 @@
+"""WeightFormer, its DeiT-style attention baseline, and the named configurations of the course.
+
+``WeightFormer`` follows the reference code (``model/wfm.py`` of LeapLabTHU/WeightFormer, PAPER.md §5) exactly
+when configured like it, quirks included:
+
+- patch embedding (a conv with kernel = stride = patch) -> LayerNorm ``init_norm`` -> blocks -> LayerNorm
+  ``norm`` -> mean over tokens -> linear head; no position embedding, no class token, no dropout;
+- block ``i`` is *dynamic* when ``(i + 2) % 3 == 0`` (0-indexed blocks 1, 4, 7, ...), *static* otherwise;
+- a dynamic block first **overwrites** the residual stream with ``norm1(x)`` (not a pre-norm on a branch), then
+  adds a dynamic depthwise conv and a dynamic-linear MLP; a static block adds a plain depthwise 3×3 conv (no norm
+  before it) and a plain MLP;
+- drop-path acts on the MLP branch only, with a linear ramp over depth; every LayerNorm has eps 1e-6.
+
+Its state-dict keys are those of the reference code, so :func:`load_reference_state_dict` loads the authors'
+ImageNet checkpoints. Unlike the reference, non-square images work: the token grid is passed to every layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import StochasticDepth
+
+from wf_lessons.attention import softmax_attention
+from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
+from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, DynamicLinear
+
+LN_EPS = 1e-6
+
+
+def reference_dynamic_blocks(depth: int) -> tuple[int, ...]:
+    """Indices of the dynamic blocks in the reference model: ``i`` with ``(i + 2) % 3 == 0``."""
+    return tuple(i for i in range(depth) if (i + 2) % 3 == 0)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """The reference initialisation: Linear weights trunc-normal(0.02) with zero bias; LayerNorm 1 and 0."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping p×p patches to tokens: images ``(B, 3, H, W)`` -> tokens ``(B, N, C)``, grid ``(H/p, W/p)``."""
+
+    def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.patch_size, self.in_chans = patch_size, in_chans
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        if images.ndim != 4 or images.shape[1] != self.in_chans:
+            raise ValueError(f"expected images (B, {self.in_chans}, H, W), got shape {tuple(images.shape)}")
+        h, w = images.shape[-2:]
+        if h % self.patch_size or w % self.patch_size:
+            raise ValueError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
+        x = self.proj(images)  # (B, C, H/p, W/p)
+        return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])  # (B, N, C)
+
+
+def _tokens_to_map(x: Tensor, hw: tuple[int, int]) -> Tensor:
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *hw)  # (B, N, C) -> (B, C, H, W)
+
+
+class WeightFormerBlock(nn.Module):
+    """One block of the reference model, static or dynamic. Tokens ``(B, N, C)`` on an ``hw`` grid -> same shape.
+
+    State-dict keys follow the reference: ``norm1`` (dynamic only), ``dwc``, ``norm2``, ``linear1``, ``linear2``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        mlp_ratio: float = 4.0,
+        dynamic: bool = False,
+        linear_predictor: str = "bilateral",
+        dwc_predictor: str = "adaptive",
+        drop_path: float = 0.0,
+        rate: int = 4,
+    ) -> None:
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.dynamic = dynamic
+        if dynamic:
+            self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+            self.dwc = DynamicDWConv(dim, kernel_size=3, predictor=dwc_predictor)
+            self.linear1 = DynamicLinear(dim, hidden, predictor=linear_predictor, rate=rate)
+        else:
+            self.dwc = nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=dim)
+            self.linear1 = nn.Linear(dim, hidden)
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.linear2 = nn.Linear(hidden, dim)
+        self.drop_path = StochasticDepth(drop_path, mode="row")
+
+    def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        if self.dynamic:
+            x = self.norm1(x)  # the reference overwrites the residual stream here
+        x = x + self.dwc(_tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
+        h = self.norm2(x)
+        h = self.linear1(h, hw) if self.dynamic else self.linear1(h)
+        return x + self.drop_path(self.linear2(F.gelu(h)))
+
+
+class WeightFormer(nn.Module):
+    """The WeightFormer classifier: images ``(B, in_chans, H, W)`` -> logits ``(B, num_classes)``.
+
+    ``dynamic_blocks`` lists the indices of the dynamic blocks (default: the reference pattern,
+    :func:`reference_dynamic_blocks`); ``()`` gives the all-static ConvNet/MLP baseline. ``linear_predictor`` and
+    ``dwc_predictor`` pick the weight predictors of the dynamic blocks (chapters 02 and 03). ``img_size`` is only
+    the size the model is built for; any size that is a multiple of ``patch_size`` works.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        embed_dim: int = 192,
+        depth: int = 17,
+        mlp_ratio: float = 4.0,
+        linear_predictor: str = "bilateral",
+        dwc_predictor: str = "adaptive",
+        dynamic_blocks: Sequence[int] | None = None,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if linear_predictor not in LINEAR_PREDICTORS:
+            raise ValueError(f"unknown linear_predictor {linear_predictor!r}; valid: {sorted(LINEAR_PREDICTORS)}")
+        if dwc_predictor not in DWC_PREDICTORS:
+            raise ValueError(f"unknown dwc_predictor {dwc_predictor!r}; valid: {sorted(DWC_PREDICTORS)}")
+        dynamic = reference_dynamic_blocks(depth) if dynamic_blocks is None else tuple(dynamic_blocks)
+        if any(not 0 <= i < depth for i in dynamic):
+            raise ValueError(f"dynamic_blocks {dynamic} must be block indices in 0..{depth - 1}")
+        self.img_size, self.patch_size, self.num_classes = img_size, patch_size, num_classes
+        self.dynamic_blocks = dynamic
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.init_norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        rates = torch.linspace(0, drop_path, depth).tolist()  # drop-path ramps linearly over depth
+        self.blocks = nn.ModuleList(
+            WeightFormerBlock(embed_dim, mlp_ratio, i in dynamic, linear_predictor, dwc_predictor, rates[i])
+            for i in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.head = nn.Linear(embed_dim, num_classes)
+        self.apply(_init_weights)
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        """The last feature map, after the final LayerNorm: ``(B, C, H/p, W/p)``."""
+        x, hw = self.patch_embed(images)
+        x = self.init_norm(x)
+        for block in self.blocks:
+            x = block(x, hw)
+        return _tokens_to_map(self.norm(x), hw)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.forward_features(images).mean(dim=(2, 3)))
+
+
+class Attention(nn.Module):
+    """Multi-head softmax self-attention: ``(B, N, C)`` -> ``(B, N, C)``.
+
+    ``backend="fused"`` calls ``scaled_dot_product_attention`` (flash or memory-efficient kernels where available);
+    ``backend="math"`` computes the explicit N×N matrix (:func:`wf_lessons.attention.softmax_attention`).
+    """
+
+    BACKENDS = ("fused", "math")
+
+    def __init__(self, dim: int, num_heads: int, backend: str = "fused") -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads, self.backend = num_heads, backend
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in self.BACKENDS:
+            raise ValueError(f"unknown attention backend {value!r}; valid: {self.BACKENDS}")
+        self._backend = value
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each (B, h, N, d)
+        if self.backend == "fused":
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            out = softmax_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))  # (B, h, N, d) -> (B, N, C)
+
+
+class ViTBlock(nn.Module):
+    """Pre-norm transformer block (DeiT): attention and MLP branches, drop-path on both. ``(B, N, C)``."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, drop_path: float, backend: str) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.attn = Attention(dim, num_heads, backend)
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.drop_path = StochasticDepth(drop_path, mode="row")
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class ViT(nn.Module):
+    """The DeiT-style softmax-attention baseline, with WeightFormer's stem and pooled head.
+
+    Patch embedding -> + learned position embedding -> pre-norm transformer blocks -> LayerNorm -> mean over
+    tokens -> linear head. No class token, so the head is the same as WeightFormer's. Images of another size than
+    ``img_size`` get the position embedding resized bicubically to their grid (as DeiT does at higher resolution).
+    ``attn_backend`` is ``"fused"`` or ``"math"`` (see :class:`Attention`); change it later with
+    :meth:`set_attn_backend`.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        embed_dim: int = 192,
+        depth: int = 12,
+        num_heads: int = 3,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        attn_backend: str = "fused",
+    ) -> None:
+        super().__init__()
+        self.img_size, self.patch_size, self.num_classes = img_size, patch_size, num_classes
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.grid = (img_size // patch_size, img_size // patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1], embed_dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        rates = torch.linspace(0, drop_path, depth).tolist()
+        self.blocks = nn.ModuleList(
+            ViTBlock(embed_dim, num_heads, mlp_ratio, rates[i], attn_backend) for i in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.head = nn.Linear(embed_dim, num_classes)
+        self.apply(_init_weights)
+
+    def set_attn_backend(self, backend: str) -> ViT:
+        """Switch every block to the ``"fused"`` or ``"math"`` attention backend; returns the model."""
+        for block in self.blocks:
+            block.attn.backend = backend
+        return self
+
+    def position_embedding(self, hw: tuple[int, int]) -> Tensor:
+        """The learned position embedding ``(1, N, C)`` for an ``hw`` token grid (resized when needed)."""
+        if tuple(hw) == self.grid:
+            return self.pos_embed
+        grid = _tokens_to_map(self.pos_embed, self.grid)  # (1, C, H0, W0)
+        resized = F.interpolate(grid, size=hw, mode="bicubic", align_corners=False)
+        return resized.flatten(2).transpose(1, 2)
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        """The last feature map, after the final LayerNorm: ``(B, C, H/p, W/p)``."""
+        x, hw = self.patch_embed(images)
+        x = x + self.position_embedding(hw)
+        for block in self.blocks:
+            x = block(x)
+        return _tokens_to_map(self.norm(x), hw)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.forward_features(images).mean(dim=(2, 3)))
+
+
+# ------------------------------------------------------------------------------------------ named models
+CIFAR = {"img_size": 32, "patch_size": 2, "num_classes": 10}
+#: name -> (class, keyword arguments). ``wf-cifar``'s depth 13 gives ≈5.0M parameters at width 192 and 256
+#: tokens; ``deit-cifar`` takes depth 11 (with 3 heads of 64) to match it within 1%.
+CONFIGS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
+    "wfm-t": (WeightFormer, {"embed_dim": 192, "depth": 17}),
+    "wfm-s": (WeightFormer, {"embed_dim": 384, "depth": 17, "drop_path": 0.2}),
+    "wfm-b": (WeightFormer, {"img_size": 448, "embed_dim": 384, "depth": 17, "drop_path": 0.2}),
+    "deit-t": (ViT, {"embed_dim": 192, "depth": 12, "num_heads": 3}),
+    "deit-s": (ViT, {"embed_dim": 384, "depth": 12, "num_heads": 6}),
+    "deit-b": (ViT, {"embed_dim": 768, "depth": 12, "num_heads": 12}),
+    "wf-cifar": (WeightFormer, {**CIFAR, "embed_dim": 192, "depth": 13}),
+    "deit-cifar": (ViT, {**CIFAR, "embed_dim": 192, "depth": 11, "num_heads": 3}),
+    # quick mode: the same architectures, small enough to train on two CPU cores in a few minutes
+    "wf-cifar-quick": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 96, "depth": 5}),
+    "deit-cifar-quick": (ViT, {**CIFAR, "patch_size": 4, "embed_dim": 96, "depth": 4, "num_heads": 3}),
+}
+MODEL_NAMES = tuple(CONFIGS)
+
+
+def build_model(name: str, **overrides: Any) -> nn.Module:
+    """A model from :data:`CONFIGS` by name, with keyword overrides (e.g. ``drop_path=0.1``, ``num_classes=100``)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    cls, kwargs = CONFIGS[name]
+    try:
+        return cls(**{**kwargs, **overrides})
+    except TypeError as error:
+        raise TypeError(f"bad override for {name!r} ({cls.__name__}): {error}") from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ------------------------------------------------------------------------------- reference checkpoints
+def load_reference_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -> nn.Module:
+    """Load a checkpoint saved by the official WeightFormer code (PAPER.md §5) into ``model``; returns the model.
+
+    Accepts the bare state dict or the ``{"model": state_dict, ...}`` wrapper the reference training saves. The
+    course's module layout mirrors the reference, so keys map one to one; anything missing, unexpected or of the
+    wrong shape raises a ``ValueError`` listing every offending key (nothing is loaded then).
+    """
+    if isinstance(state_dict, Mapping) and "model" in state_dict and isinstance(state_dict["model"], Mapping):
+        state_dict = state_dict["model"]
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"expected a state dict (a mapping of names to tensors), got {type(state_dict).__name__}")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    misshaped = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[k].shape)}"
+        for k in set(own) & set(state_dict)
+        if tuple(state_dict[k].shape) != tuple(own[k].shape)
+    )
+    if missing or unexpected or misshaped:
+        lines = [f"the checkpoint does not fit this {type(model).__name__}:"]
+        for title, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshaped)):
+            if keys:
+                lines.append(f"  {title} ({len(keys)}): " + ", ".join(keys[:20]) + (" ..." if len(keys) > 20 else ""))
+        lines.append("  (the reference checkpoints need linear_predictor='bilateral', dwc_predictor='adaptive' and the "
+                     "reference dynamic_blocks)")
+        raise ValueError("\n".join(lines))
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def predicted_weights(model: WeightFormer, images: Tensor) -> dict[int, dict[str, Tensor]]:
+    """For each dynamic block ``i``: ``{"linear": (B, C, 4C) weight W0 + Ŵ, "dwc": (B, C, k, k) kernels}``.
+
+    Runs the model once, capturing each dynamic layer's input with forward hooks.
+    """
+    inputs: dict[int, dict[str, tuple[Tensor, ...]]] = {}
+    hooks: list[Any] = []
+
+    def capture(i: int, kind: str) -> Callable[..., None]:
+        def hook(_module: nn.Module, args: tuple[Tensor, ...]) -> None:
+            inputs.setdefault(i, {})[kind] = args
+
+        return hook
+
+    for i, block in enumerate(model.blocks):
+        if block.dynamic:
+            hooks.append(block.linear1.register_forward_pre_hook(capture(i, "linear")))
+            hooks.append(block.dwc.register_forward_pre_hook(capture(i, "dwc")))
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {
+        i: {
+            "linear": model.blocks[i].linear1.predicted_weight(*inputs[i]["linear"]),
+            "dwc": model.blocks[i].dwc.predicted_kernels(*inputs[i]["dwc"]),
+        }
+        for i in sorted(inputs)
+    }
+
+
+__all__ = [
+    "CONFIGS",
+    "MODEL_NAMES",
+    "ViT",
+    "WeightFormer",
+    "WeightFormerBlock",
+    "build_model",
+    "count_parameters",
+    "load_reference_state_dict",
+    "predicted_weights",
+    "reference_dynamic_blocks",
+]
