@@ -32,7 +32,7 @@ lint: setup
 
 test: lint
 	WF_QUICK=$${WF_QUICK:-1} $(PY) -m pytest tests chapters --nbval-lax --nbval-current-env \
-		--sanitize-with chapters/nbval_sanitize.cfg $(PYTEST_ARGS)
+		--nbval-sanitize-with chapters/nbval_sanitize.cfg $(PYTEST_ARGS)
 
 chapters: setup
 	WF_QUICK=$${WF_QUICK:-1} TQDM_DISABLE=1 $(PY) -m wf_lessons.notebooks render $(CHAPTERS)

@@ -96,10 +96,19 @@ def _synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def time_fn(fn: Callable[..., Any], *args: Any, repeats: int = 5, warmup: int = 1, **kwargs: Any) -> float:
+def time_fn(
+    fn: Callable[..., Any],
+    *args: Any,
+    repeats: int = 5,
+    warmup: int = 1,
+    threads: int | None = None,
+    **kwargs: Any,
+) -> float:
     """Median wall time in seconds of ``fn(*args, **kwargs)`` over ``repeats`` calls, after ``warmup`` calls.
 
     Waits for queued CUDA work before and after each call when CUDA is in use, so GPU timings are real.
+    ``threads``: run with this many intra-op CPU threads (``torch.set_num_threads``), restored afterwards; one
+    thread gives steadier CPU timings on a machine that is busy with other work.
     """
     if not callable(fn):
         raise TypeError(f"expected a callable, got {type(fn).__name__}")
@@ -107,15 +116,23 @@ def time_fn(fn: Callable[..., Any], *args: Any, repeats: int = 5, warmup: int = 
         raise ValueError(f"repeats must be a positive int, got {repeats!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
-    for _ in range(warmup):
-        fn(*args, **kwargs)
-    times = []
-    for _ in range(repeats):
-        _synchronize()
-        start = time.perf_counter()
-        fn(*args, **kwargs)
-        _synchronize()
-        times.append(time.perf_counter() - start)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            fn(*args, **kwargs)
+        times = []
+        for _ in range(repeats):
+            _synchronize()
+            start = time.perf_counter()
+            fn(*args, **kwargs)
+            _synchronize()
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous_threads)
     return statistics.median(times)
 
 

@@ -1,0 +1,41 @@
+import json
+
+import pytest
+import torch
+
+from wf_lessons import bench, runlog
+from wf_lessons.models import ViT, WeightFormer
+
+SMALL = {"img_size": 16, "patch_size": 2, "num_classes": 10, "embed_dim": 16, "depth": 2}
+
+
+def test_crossover_is_interpolated_in_log_space():
+    tokens = [100, 400, 1600]
+    assert bench.crossover(tokens, [2.0, 1.0, 0.5], [1.0, 1.0, 1.0]) == "N ≈ 400 tokens"
+    assert bench.crossover(tokens, [4.0, 1.0, 0.25], [1.0, 2.0, 1.0]) == "N ≈ 252 tokens"  # 100·4^(2/3)
+    assert bench.crossover(tokens, [0.5, 0.5, 0.5], [1.0, 1.0, 1.0]).startswith("faster at every")
+    assert bench.crossover(tokens, [3.0, 3.0, 3.0], [1.0, 1.0, 1.5]) == "not reached up to N = 1600 (ratio there 2.00×)"
+
+
+def test_activation_memory_is_linear_for_weightformer_and_quadratic_for_math_attention():
+    wf = WeightFormer(**SMALL)
+    vit = ViT(**SMALL, num_heads=2).set_attn_backend("math")
+    wf_small, wf_large = (bench.activation_bytes(wf, torch.randn(1, 3, s, s)) for s in (32, 64))
+    vit_small, vit_large = (bench.activation_bytes(vit, torch.randn(1, 3, s, s)) for s in (32, 64))
+    assert 3.6 < wf_large / wf_small < 4.4
+    assert vit_large / vit_small > 6  # the N×N attention matrices dominate
+
+
+def test_summary_and_log_from_a_tiny_run(tmp_path):
+    variants = {"wf-cifar-quick": ("wf-cifar-quick", None), "deit-cifar-quick math": ("deit-cifar-quick", "math")}
+    measured = bench.scaling([16, 32, 64], repeats=1, device=torch.device("cpu"), variants=variants, progress=False)
+    summary = bench.summarize(measured)
+    assert measured["tokens"] == [16, 64, 256]  # patch 4
+    assert set(summary["slopes_last3"]) == set(variants)
+    assert summary["slopes_last3"]["wf-cifar-quick"]["flops"] == pytest.approx(1.0, abs=0.05)
+    path = runlog.write({**runlog.environment(torch.device("cpu")), **measured, **summary}, "tiny", tmp_path)
+    log = json.loads(path.read_text())
+    assert log["torch"] == torch.__version__ and log["results"]["wf-cifar-quick"][0]["tokens"] == 16
+    assert runlog.read(path)["tokens"] == [16, 64, 256]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        runlog.read(tmp_path / "missing.json")

@@ -1,0 +1,206 @@
+"""Benchmark commands: every comparison measured side by side in one run, on one machine.
+
+``python -m wf_lessons.bench scaling`` times ``wf-cifar`` against ``deit-cifar`` (fused and math attention) as the
+number of tokens grows (larger images at a fixed patch), with peak memory and counted FLOPs; prints the table,
+the log-log slope of each curve over its three largest sizes and the crossover where WeightFormer becomes
+faster, and writes a run log ``data/runs/bench-scaling-<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from wf_lessons import config, runlog
+from wf_lessons.complexity import count_flops, loglog_slope, time_fn
+from wf_lessons.models import build_model
+
+#: label -> (model name, attention backend or None)
+SCALING_VARIANTS = {
+    "wf-cifar": ("wf-cifar", None),
+    "deit-cifar fused": ("deit-cifar", "fused"),
+    "deit-cifar math": ("deit-cifar", "math"),
+}
+CPU_SIDES = (32, 48, 64, 96, 128)  # N = 256 ... 4096 tokens at patch 2
+GPU_SIDES = (32, 64, 96, 128, 160, 192, 256)  # ... up to N = 16384
+
+
+def activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
+    """Bytes of the tensors autograd saves for the backward pass of ``model(images)`` (parameters excluded).
+
+    This is the memory a training step must hold at its peak beyond weights and gradients; it is measurable on the
+    CPU, where PyTorch keeps no allocator statistics.
+    """
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(images).sum()
+    return sum(seen.values())
+
+
+def peak_memory_bytes(model: nn.Module, images: torch.Tensor) -> tuple[int, str]:
+    """Memory of one forward+backward beyond what was allocated before it, and how it was measured."""
+    if images.device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        model(images).sum().backward()
+        torch.cuda.synchronize()
+        model.zero_grad(set_to_none=True)
+        return torch.cuda.max_memory_allocated() - before, "CUDA peak allocated during forward+backward"
+    return activation_bytes(model, images), "activations saved for backward (CPU)"
+
+
+def measure(model: nn.Module, images: torch.Tensor, repeats: int) -> dict[str, Any]:
+    """Forward and forward+backward median times (s), memory (bytes) and counted forward FLOPs of one batch."""
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(images)
+
+    def forward_backward() -> None:
+        model(images).sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    memory, how = peak_memory_bytes(model, images)
+    return {
+        "forward_s": time_fn(forward, repeats=repeats, warmup=1),
+        "forward_backward_s": time_fn(forward_backward, repeats=repeats, warmup=1),
+        "memory_bytes": memory,
+        "memory_kind": how,
+        "flops": count_flops(model, images),
+    }
+
+
+def crossover(tokens: Sequence[int], wf: Sequence[float], other: Sequence[float]) -> str:
+    """Where ``wf`` times drop below ``other`` times, interpolated log-linearly between measured sizes."""
+    ratios = [math.log(a / b) for a, b in zip(wf, other)]
+    if ratios[0] < 0:
+        return f"faster at every measured size (from N = {tokens[0]})"
+    for i in range(1, len(tokens)):
+        if ratios[i] < 0:
+            t = ratios[i - 1] / (ratios[i - 1] - ratios[i])
+            n = math.exp(math.log(tokens[i - 1]) + t * (math.log(tokens[i]) - math.log(tokens[i - 1])))
+            return f"N ≈ {n:,.0f} tokens"
+    return f"not reached up to N = {tokens[-1]} (ratio there {wf[-1] / other[-1]:.2f}×)"
+
+
+def scaling(
+    sides: Sequence[int], batch: int = 1, repeats: int = 3, device: torch.device | None = None,
+    variants: dict[str, tuple[str, str | None]] = SCALING_VARIANTS, progress: bool = True,
+) -> dict[str, Any]:
+    """Measure every variant at every image side; returns ``{"tokens": [...], "results": {label: [row, ...]}}``."""
+    device = device or config.device()
+    results: dict[str, list[dict[str, Any]]] = {}
+    for label, (name, backend) in variants.items():
+        torch.manual_seed(0)
+        model = build_model(name).to(device)
+        if backend is not None:
+            model.set_attn_backend(backend)
+        results[label] = []
+        for side in sides:
+            n = (side // model.patch_size) ** 2
+            images = torch.randn(batch, 3, side, side, device=device)
+            row = {"side": side, "tokens": n, **measure(model, images, repeats)}
+            results[label].append(row)
+            if progress:
+                print(f"  {label:<17} N = {n:>6}: fwd+bwd {row['forward_backward_s'] * 1e3:9.1f} ms", flush=True)
+    tokens = [[r["tokens"] for r in rows] for rows in results.values()]
+    if any(t != tokens[0] for t in tokens):
+        raise ValueError(f"the variants {list(variants)} do not share a patch size: token counts {tokens}")
+    return {"tokens": tokens[0], "sides": list(sides), "batch": batch, "results": results}
+
+
+def summarize(measured: dict[str, Any]) -> dict[str, Any]:
+    """Slopes over the three largest sizes, crossovers against each attention variant, time ratios per size."""
+    tokens, results = measured["tokens"], measured["results"]
+    last3 = slice(-3, None)
+    slopes = {
+        label: {
+            key: loglog_slope(tokens[last3], [r[key] for r in rows[last3]])
+            for key in ("forward_s", "forward_backward_s", "memory_bytes", "flops")
+        }
+        for label, rows in results.items()
+    }
+    wf_label = next(label for label in results if label.startswith("wf"))
+    wf = [r["forward_backward_s"] for r in results[wf_label]]
+    others = [label for label in results if label != wf_label]
+    return {
+        "slopes_last3": slopes,
+        "crossover_forward_backward": {
+            label: crossover(tokens, wf, [r["forward_backward_s"] for r in results[label]]) for label in others
+        },
+        "time_ratio_wf_over": {
+            label: [a / r["forward_backward_s"] for a, r in zip(wf, results[label])] for label in others
+        },
+    }
+
+
+def print_report(measured: dict[str, Any], summary: dict[str, Any]) -> None:
+    results = measured["results"]
+    print(f"\n{'model':<18}{'N':>7}{'fwd ms':>10}{'fwd+bwd ms':>12}{'mem MiB':>10}{'GFLOPs':>9}")
+    for label, rows in results.items():
+        for r in rows:
+            print(f"{label:<18}{r['tokens']:>7}{r['forward_s'] * 1e3:>10.1f}{r['forward_backward_s'] * 1e3:>12.1f}"
+                  f"{r['memory_bytes'] / 2**20:>10.1f}{r['flops'] / 1e9:>9.2f}")
+    print(f"\nmemory: {next(iter(results.values()))[0]['memory_kind']}")
+    print("\nfwd+bwd time ratio WeightFormer / attention, side by side:")
+    print(f"{'N':>7}" + "".join(f"{label:>20}" for label in summary["time_ratio_wf_over"]))
+    for i, n in enumerate(measured["tokens"]):
+        print(f"{n:>7}" + "".join(f"{ratios[i]:>19.2f}×" for ratios in summary["time_ratio_wf_over"].values()))
+    print("\nlog-log slopes over the three largest sizes:")
+    print(f"{'model':<18}{'fwd':>7}{'fwd+bwd':>9}{'memory':>8}{'FLOPs':>7}")
+    for label, s in summary["slopes_last3"].items():
+        print(f"{label:<18}{s['forward_s']:>7.2f}{s['forward_backward_s']:>9.2f}{s['memory_bytes']:>8.2f}"
+              f"{s['flops']:>7.2f}")
+    print("\nWeightFormer becomes faster (fwd+bwd) than")
+    for label, where in summary["crossover_forward_backward"].items():
+        print(f"  {label}: {where}")
+
+
+def _scaling_main(args: argparse.Namespace) -> int:
+    device = config.device(args.device)
+    sides = args.sides or (GPU_SIDES if device.type == "cuda" else CPU_SIDES)
+    if any(s % 2 for s in sides):
+        raise SystemExit(f"image sides must be even (patch 2), got {sides}")
+    log = {"benchmark": "scaling", **runlog.environment(device)}
+    print(f"scaling benchmark on {log['device']}: sides {list(sides)}, batch {args.batch}, repeats {args.repeats}")
+    start = time.perf_counter()
+    measured = scaling(sides, args.batch, args.repeats, device)
+    summary = summarize(measured)
+    print_report(measured, summary)
+    log |= {**measured, **summary, "wall_s": time.perf_counter() - start}
+    path = runlog.write(log, args.name or f"bench-scaling-{device.type}")
+    print(f"\nrun log: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wf_lessons.bench", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("scaling", help="time and memory against the number of tokens")
+    s.add_argument("--sides", type=int, nargs="+", help="image sides in pixels (patch 2: N = (side/2)²)")
+    s.add_argument("--batch", type=int, default=1)
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    s.add_argument("--name", help="run log name (default: bench-scaling-<device>)")
+    args = parser.parse_args(argv)
+    return _scaling_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Run logs: one JSON file per run of a course command, under ``data/runs/`` (committed).
+
+Every number that prose or README quotes comes from one of these files. A log records what produced it (the
+command, git commit, device, versions) beside what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wf_lessons import config
+
+
+def git_commit() -> str:
+    """The checkout's commit (with ``-dirty`` when files differ from it), or ``"unknown"`` outside git."""
+    try:
+        run = lambda *args: subprocess.run(
+            ["git", *args], cwd=config.REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        commit = run("rev-parse", "HEAD")
+        return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def device_name(device: torch.device) -> str:
+    """A readable name of the device: the GPU model, or the CPU with its thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """What produced a run: command line, git commit, device, versions, quick mode, start time."""
+    return {
+        "command": "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *sys.argv[1:]]),
+        "git_commit": git_commit(),
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "quick": config.quick(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _module_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec is not None else Path(sys.argv[0]).name
+
+
+def write(log: dict[str, Any], name: str, folder: Path | None = None) -> Path:
+    """Write ``log`` as ``<folder>/<name>.json`` atomically (default folder: ``data/runs/``); returns the path."""
+    folder = Path(folder) if folder is not None else config.runs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(log, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read(path: Path | str) -> dict[str, Any]:
+    """A run log by path, or by name under ``data/runs/`` (``"bench-scaling-cpu"``)."""
+    path = Path(path)
+    if not path.suffix:
+        path = config.runs_dir() / f"{path}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"run log {path} does not exist; the chapter prints the command that makes it")
+    return json.loads(path.read_text())
