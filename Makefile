@@ -10,6 +10,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.wf-lessons-installed
 PYTEST_ARGS ?=
 CHAPTERS ?=
+# JupyterLab refuses to run as root (containers) unless told to
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test lint chapters data
 
@@ -25,7 +27,7 @@ $(STAMP): pyproject.toml | $(PY)
 setup: $(STAMP)
 
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=chapters
+	$(VENV)/bin/jupyter lab --notebook-dir=chapters $(LAB_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check wf_lessons tests

@@ -1,0 +1,559 @@
+# %% [markdown]
+# # 02 · Dynamic linear layers: every weight predictor
+#
+# Chapter 01 ended with WeightFormer's move: keep attention's idea of an MLP whose weights are *predicted from the
+# input*, but predict weights of a **fixed size**, so that the cost stays linear in the number of tokens N. This
+# chapter builds that layer for the first linear layer of a transformer MLP, `C -> D` with `D = 4C`, and every
+# way of predicting its weight that the paper names (its Fig. 3: GAP, Linear, Nonlinear, Bilateral, Deep).
+#
+# In this chapter you will
+#
+# 1. meet the template every dynamic layer of the paper shares, `W = W0 + D/(‖D‖ + 1)`, and see what the
+#    normalisation guarantees;
+# 2. climb a ladder of predictors, static → gap → linear → nonlinear → bilateral → deep, each rung motivated by
+#    something the rung below cannot do, each shown numerically;
+# 3. derive the paper's released layer (`bilateral`) inline, line by line, and check it against the package;
+# 4. see that this layer is an unnormalised linear attention whose query is the input itself, plus a static weight;
+# 5. count parameters and FLOPs for every predictor at the width of the paper's smallest model;
+# 6. look at the weights the layer predicts for two real CIFAR-10 images, and pick predictors and images yourself.
+#
+# **Which definitions are the paper's.** `bilateral` is the paper's released layer (class `DynLinear` in the
+# reference code, PAPER.md §3), reproduced exactly. The paper only *names* the other strategies; `gap`, `linear`,
+# `nonlinear` and `deep` as defined here are the course's reconstruction: one ladder over the same two-branch
+# generator with the same bottleneck widths. `static` is a plain `nn.Linear`.
+#
+# Everything reusable lives in `wf_lessons.dynamic_linear`. The chapter is the same in quick mode and in a full
+# run: it trains nothing and its largest computation is one layer applied to 16×16 tokens.
+
+# %%
+import copy
+import inspect
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wf_lessons import complexity, config
+from wf_lessons import dynamic_linear as dl
+from wf_lessons.dynamic_linear import DynamicLinear
+
+QUICK = config.quick()
+print("quick mode:", QUICK)
+print("predictors:", list(dl.LINEAR_PREDICTORS))
+
+# %% [markdown]
+# ## 1. The template: a static weight plus a bounded prediction
+#
+# A dynamic linear layer maps tokens `X` (N×C, one image) to `Y` (N×D) with **one weight matrix per image**:
+#
+# $$Y = X\,(W_0 + \hat W) + b, \qquad \hat W = \frac{D(X)}{\lVert D(X)\rVert + 1}\ \text{(per output column)}.$$
+#
+# `W0` (C×D) and `b` (D) are ordinary learned parameters. `D(X)` (C×D) is the prediction, a function of the whole
+# image. The normalisation divides each *output column* of `D` (a vector of C numbers: how output feature j reads
+# the inputs) by its norm plus one. The direction is kept; a norm r becomes r/(r+1), which is always below 1. So
+# however large the prediction gets, it can move each column of the weight by less than one unit: the layer stays
+# close to an ordinary linear layer unless `W0` itself is small. Here is the map on a few norms, and a check on a
+# random matrix:
+
+# %% tags=["nbval-check-output"]
+gen = torch.Generator().manual_seed(0)
+for r in (0.001, 0.1, 1.0, 10.0, 1000.0):
+    print(f"raw column norm {r:>8}: normalised {r / (r + 1):.6f}")
+
+raw = torch.randn(1, 16, 64, generator=gen) * 50  # (B, C, D): a large prediction
+normalised = raw / (raw.norm(dim=-2, keepdim=True) + 1)  # the norm runs over C: one per output column
+cosine = F.cosine_similarity(raw, normalised, dim=-2)  # (B, D): direction of each column
+print("every column norm < 1:", bool((dl.column_norms(normalised) < 1).all()))
+print("every column keeps its direction (cosine = 1 to 1e-6):", bool(((cosine - 1).abs() < 1e-6).all()))
+
+# %% [markdown]
+# ## 2. Rung 0 — `static`: the weight every image shares
+#
+# The baseline is no prediction at all: `W = W0`. `DynamicLinear(C, D, predictor="static")` is exactly an
+# `nn.Linear`; it even has the same state-dict keys (`weight` of shape D×C, `bias`), so the weights of an
+# `nn.Linear` load into it. We work with small toy sizes first: C = 16 channels, D = 64 outputs, tokens on a
+# 6×6 grid, two images.
+
+# %% tags=["nbval-check-output"]
+C, D, HW = 16, 64, (6, 6)
+N = HW[0] * HW[1]
+
+
+def toy_tokens(seed, batch=2):
+    """Seeded toy tokens (B, N, C) on the 6×6 grid."""
+    return torch.randn(batch, N, C, generator=torch.Generator().manual_seed(seed))
+
+
+x = toy_tokens(1)
+static = DynamicLinear(C, D, predictor="static")
+reference = nn.Linear(C, D)
+static.load_state_dict(reference.state_dict())
+print(static)
+print("state-dict keys:", list(static.state_dict()))
+print("x", tuple(x.shape), "-> y", tuple(static(x, HW).shape))
+print("equal to nn.Linear:", torch.equal(static(x, HW), reference(x)))
+
+weights = static.predicted_weight(x, HW)  # (B, C, D): the weight each image is multiplied by
+print("per-image weights", tuple(weights.shape), "- the same for both images:", torch.equal(weights[0], weights[1]))
+
+# %% [markdown]
+# **What it cannot do:** look at the image. Every token of every image is multiplied by the same matrix, so a
+# token's output depends on that token alone. Global context has to come from elsewhere (attention, pooling,
+# large convolutions). The dynamic rungs below all predict a part `D(X)` that depends on the whole image.
+#
+# ### The shared generator
+#
+# Every predicting rung uses the same two-branch generator, with bottleneck rate r = 4 (PAPER.md §3):
+#
+# ```
+# P      = AvgPool2d(2)(X on its H×W grid)                    N' = (H//2)(W//2) pooled tokens
+# U_k, U_v = split(P·A + a, [C/r, D/r])                       one nn.Linear C -> C/r + D/r, with bias
+# K      = f(U_k)·W1        W1: (C/r)×C       keys,   N'×C
+# V      = g(U_v)·W2        W2: (D/r)×D       values, N'×D
+# D(X)   = Kᵀ·V · C^-0.5 / N                                  N = the full token count
+# ```
+#
+# `D(X) = Σᵢ kᵢᵀ vᵢ · C^-0.5/N` is a sum of outer products, one per pooled token: each pooled token i proposes a
+# rank-1 update "read the input along kᵢ, write along vᵢ". The rungs differ only in what is fed to the generator
+# and in the activations `f` and `g`. To compare them fairly we build every layer from the same seed, so that the
+# parameters they share (`w`, `b`, `wfm`, `w1`, `w2`) are identical, and we give the generator random weights of
+# order 1 instead of its tiny initialisation (section 9 measures how tiny that is), so the
+# differences are large enough to see.
+
+# %% tags=["nbval-check-output"]
+def toy_layer(predictor):
+    """A toy layer C -> D whose generator parameters are drawn N(0, 1) (same seed for every predictor)."""
+    torch.manual_seed(0)
+    layer = DynamicLinear(C, D, predictor=predictor)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in layer.named_parameters():
+            if name not in ("w", "b", "weight", "bias"):
+                p.copy_(torch.randn(p.shape, generator=g))
+    return layer
+
+
+toy = {name: toy_layer(name) for name in dl.LINEAR_PREDICTORS}
+print("shared parameters identical in gap and bilateral:",
+      all(torch.equal(p, toy["bilateral"].get_parameter(n)) for n, p in toy["gap"].named_parameters()))
+
+# %% [markdown]
+# ## 3. Rung 1 — `gap`: a prediction from the image's average
+#
+# The simplest way to let the image in: summarise it by its global average token `x̄` and predict from that. The
+# `gap` layer (the course's reconstruction) runs the generator on `x̄` as if every pooled token were `x̄`:
+# `D(X) = N'·k(x̄)ᵀ v(x̄) · C^-0.5/N`. One key, one value: the prediction is a single outer product, **rank 1**.
+
+# %% tags=["nbval-check-output"]
+gap = toy["gap"]
+with torch.no_grad():
+    d_gap = gap.raw_dynamic_weight(x, HW)  # (B, C, D), before normalisation
+    print("gap prediction", tuple(d_gap.shape), "rank per image:", torch.linalg.matrix_rank(d_gap).tolist())
+    print("differs between the two images:", not torch.allclose(d_gap[0], d_gap[1]))
+
+# %% [markdown]
+# **What it cannot do:** see anything but the mean. Shuffle the tokens of an image (a completely different
+# picture with the same average) and `gap` predicts exactly the same weight:
+
+# %% tags=["nbval-check-output"]
+shuffled = x[:, torch.randperm(N, generator=torch.Generator().manual_seed(2))]  # same tokens, new places
+with torch.no_grad():
+    print("gap, shuffled image: same weight (to 1e-6):",
+          torch.allclose(gap.dynamic_weight(shuffled, HW), gap.dynamic_weight(x, HW), atol=1e-6))
+
+# %% [markdown]
+# ## 4. Rung 2 — `linear`: one proposal per region
+#
+# Feed the generator every pooled token instead of their mean. Each 2×2 region proposes its own outer product,
+# so the sum is no longer rank 1: its rank can reach the number of regions N' (9 here: the 6×6 grid pools to
+# 3×3), or the bottleneck width if that is smaller. Keys are `f(U_k)·W1` with `U_k` only C/r wide, so the rank is at
+# most min(N', C/r, D/r): 4 for this toy layer with C = 16. In `linear` (the course's reconstruction) both
+# branches are linear, `f = g = identity`: keys and values are linear projections of the pooled tokens. The
+# shuffled image now gets a different weight:
+
+# %% tags=["nbval-check-output"]
+linear = toy["linear"]
+with torch.no_grad():
+    p = linear.pooled_tokens(x, HW)  # (B, N', C)
+    print("pooled tokens", tuple(p.shape), " rank of the prediction:",
+          torch.linalg.matrix_rank(linear.raw_dynamic_weight(x, HW)).tolist(),
+          " bound min(N', C/r, D/r):", min(p.shape[1], C // 4, D // 4))
+    print("linear, shuffled image: same weight:",
+          torch.allclose(linear.dynamic_weight(shuffled, HW), linear.dynamic_weight(x, HW), atol=1e-6))
+
+# %% [markdown]
+# (Shuffling whole 2×2 regions would still go unnoticed: `D(X)` is a sum over pooled tokens, so every generator
+# here sees the image as a *set* of regions. Position enters only through which tokens pool together, and, in the
+# full network, through the depthwise convolution that precedes this layer.)
+#
+# **What it cannot do:** anything beyond second-order statistics. With linear branches, `D(X) = Σᵢ (pᵢA_k + a_k)ᵀ
+# (pᵢA_v + a_v)` is a quadratic function of the pooled tokens; with the bias at zero (as at initialisation) it
+# is `A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v`, a projection of the tokens' second-moment matrix. An image and its negative have the
+# same second moments, so they get the same weight:
+
+# %% tags=["nbval-check-output"]
+with torch.no_grad():
+    for layer in toy.values():
+        if hasattr(layer, "wfm"):
+            layer.wfm.bias.zero_()  # the fused bias at its initial value, for every toy layer alike
+
+
+def same_for_negative(layer):
+    with torch.no_grad():
+        return torch.allclose(layer.dynamic_weight(-x, HW), layer.dynamic_weight(x, HW), atol=1e-6)
+
+
+print("linear: X and -X get the same weight:", same_for_negative(linear))
+
+# %% [markdown]
+# ## 5. Rung 3 — `nonlinear`: a non-linearity on one side
+#
+# Put a SiLU on the value branch, `g = SiLU` (`nonlinear`, the course's reconstruction). The prediction is no
+# longer a function of the second moments alone, and the sign of the image matters:
+
+# %% tags=["nbval-check-output"]
+nonlinear = toy["nonlinear"]
+print("nonlinear: X and -X get the same weight:", same_for_negative(nonlinear))
+
+# %% [markdown]
+# **What it cannot do:** give the keys a non-linear view. The keys `K = U_k·W1` are still a linear projection of each
+# pooled token, and the keys are the *input side* of the prediction: every column of `D(X)` is a combination of
+# the keys, `D(X)[:, j] = Σᵢ kᵢ vᵢⱼ`. Which input directions the predicted weight reads is therefore confined to
+# linear images of the pooled tokens: flip the image and the keys simply flip sign.
+
+# %% tags=["nbval-check-output"]
+with torch.no_grad():
+    k_pos, _ = nonlinear.keys_values(x, HW)  # (B, N', C) keys, (B, N', D) values
+    k_neg, _ = nonlinear.keys_values(-x, HW)
+    print("nonlinear: keys of -X are minus the keys of X:", torch.allclose(k_neg, -k_pos, atol=1e-6))
+
+# %% [markdown]
+# ## 6. Rung 4 — `bilateral`: the released layer, derived line by line
+#
+# SiLU on **both** branches, `f = g = SiLU`: keys and values are both non-linear features of each region. This
+# is the layer the paper released (reference class `DynLinear`). Let us write it out from PAPER.md §3, one line per
+# equation, using the parameters of the package's layer, and on a grid with odd sides (7×5), where the 2×2
+# pooling floors: it drops the last row and column of tokens, as the reference does.
+
+# %% tags=["nbval-check-output"]
+bilateral = toy_layer("bilateral")  # fresh: the fused bias is non-zero again
+hw_odd = (7, 5)
+x_odd = torch.randn(2, hw_odd[0] * hw_odd[1], C, generator=torch.Generator().manual_seed(3))
+
+with torch.no_grad():
+    B_, N_, C_ = x_odd.shape
+    grid = x_odd.transpose(1, 2).reshape(B_, C_, *hw_odd)  # (B, N, C) -> (B, C, H, W), tokens row-major
+    P = nn.AvgPool2d(2)(grid).flatten(2).transpose(1, 2)  # (B, C, 3, 2) -> (B, N' = 6, C)
+    U, V = torch.split(bilateral.wfm(P), [C // 4, D // 4], dim=-1)  # one fused Linear: (B, N', C/4), (B, N', D/4)
+    K_f = F.silu(U) @ bilateral.w1  # (B, N', C)
+    V_f = F.silu(V) @ bilateral.w2  # (B, N', D)
+    W_hat = K_f.transpose(1, 2) @ V_f * C_**-0.5 / N_  # (B, C, D): divided by the FULL token count N
+    W_hat = W_hat / (W_hat.norm(dim=-2, keepdim=True) + 1)  # per output column
+    Y = x_odd @ (bilateral.w + W_hat) + bilateral.b  # (B, N, D): one weight matrix per image
+
+    print("P", tuple(P.shape), " K_f", tuple(K_f.shape), " V_f", tuple(V_f.shape), " Ŵ", tuple(W_hat.shape),
+          " Y", tuple(Y.shape))
+    delta_w = (W_hat - bilateral.dynamic_weight(x_odd, hw_odd)).abs().max().item()
+    delta_y = (Y - bilateral(x_odd, hw_odd)).abs().max().item()
+    print("inline vs package Ŵ: max |Δ| < 1e-6:", delta_w < 1e-6)
+    print("inline vs package Y: max |Δ| < 1e-6:", delta_y < 1e-6)
+
+# %% [markdown]
+# The package splits the same computation into small methods that every predicting rung shares; the rungs
+# override only what differs (`gap` its input, `deep` its branches, the others their two activations):
+
+# %%
+for method in ("pooled_tokens", "branches", "raw_dynamic_weight", "dynamic_weight", "predicted_weight", "forward"):
+    print(inspect.getsource(getattr(dl.BilateralDynLinear, method)))
+
+# %% [markdown]
+# Two details are easy to miss because the paper's pseudo-code figure omits them, while the reference code has
+# them: the scale divides by the **full** token count N (not by the N' pooled tokens that are summed), and the
+# per-column normalisation. The tests (`tests/test_dynamic_linear.py`) compare the package with a line-by-line
+# transcription to 1e-6 and check that each of these details, changed, makes the comparison fail.
+#
+# ### The released layer is a linear attention with the input as its own query
+#
+# By associativity, `X·Ŵ = X·(Kᵀ V') = (X Kᵀ)·V'`, where `V'` is the values scaled by `C^-0.5/N` and by the
+# column normalisation. Read right to left, that is attention: scores `X Kᵀ` (N×N', one per token and pooled
+# region) with **no softmax and no normalisation**, multiplied by values. The query is the input X itself. So
+# `bilateral` is an unnormalised linear attention over N' pooled regions, plus the static layer `X W0 + b`:
+
+# %% tags=["nbval-check-output"]
+with torch.no_grad():
+    K_f, V_f = bilateral.keys_values(x_odd, hw_odd)  # (B, N', C), (B, N', D)
+    column_scale = bilateral.raw_dynamic_weight(x_odd, hw_odd).norm(dim=-2, keepdim=True) + 1  # (B, 1, D)
+    V_scaled = V_f * C**-0.5 / x_odd.shape[1] / column_scale  # (B, N', D)
+    scores = x_odd @ K_f.transpose(1, 2)  # (B, N, N'): query = the token itself, key = a pooled region
+    Y_attention = x_odd @ bilateral.w + bilateral.b + scores @ V_scaled
+    print("scores", tuple(scores.shape), "- one per (token, pooled region), no softmax")
+    print("static + linear attention vs layer: max |Δ| < 1e-6:",
+          (Y_attention - bilateral(x_odd, hw_odd)).abs().max().item() < 1e-6)
+
+# %% [markdown]
+# The reading explains the cost too: computing `Ŵ = KᵀV'` first costs N'·C·D, then `X·Ŵ` costs N·C·D; computing
+# the N×N' scores first would cost N·N'·(C + D), quadratic in N. Chapter 01's linear attention makes the same
+# choice of order.
+#
+# ## 7. Rung 5 — `deep`: deeper branches
+#
+# The last rung of the paper's list makes each branch one hidden layer deeper: Linear → SiLU → Linear → SiLU → W
+# (`deep`, the course's reconstruction). In `bilateral` each key and value is a one-hidden-layer function of its
+# region; `deep` asks whether richer per-region features predict better weights, at the price of two extra
+# bottleneck layers (`hidden1`, C/r × C/r, and `hidden2`, D/r × D/r). Its state dict:
+
+# %% tags=["nbval-check-output"]
+deep = toy["deep"]
+for key, value in deep.state_dict().items():
+    print(f"{key:>15}: {tuple(value.shape)}")
+
+# %% [markdown]
+# ## 8. What each predictor costs at WFM-T width
+#
+# The paper's smallest model, WFM-T, has C = 192 channels and D = 4C = 768 in its MLP; a 224-pixel image with
+# 16-pixel patches gives 14×14 tokens. `dl.parameter_count` is the formula (see its docstring); the module's own
+# count must agree. FLOPs are counted by PyTorch's `FlopCounterMode` through `complexity.count_flops` (chapter 01;
+# one multiply-accumulate = 2 FLOPs, matrix products only). The last column doubles the image side (28×28 tokens,
+# N ×4) and divides: linear cost means ×4.
+
+# %% tags=["nbval-check-output"]
+C_T, D_T, HW_T = 192, 768, (14, 14)
+HW_2 = (28, 28)
+
+
+def flops(layer, hw):
+    return complexity.count_flops(layer, torch.zeros(1, hw[0] * hw[1], layer.in_features), hw)
+
+
+rows = []
+for name in dl.LINEAR_PREDICTORS:
+    torch.manual_seed(0)
+    layer = DynamicLinear(C_T, D_T, predictor=name)
+    n_params = sum(p.numel() for p in layer.parameters())
+    assert n_params == dl.parameter_count(name, C_T, D_T)
+    rows.append((name, n_params, flops(layer, HW_T), flops(layer, HW_2)))
+
+static_params, static_flops = rows[0][1], rows[0][2]
+print(f"{'predictor':>10} | {'parameters':>10} | {'× static':>8} | {'MFLOPs 14×14':>12} | {'× static':>8} | "
+      f"{'28×28 / 14×14':>13}")
+for name, n_params, f_small, f_large in rows:
+    print(f"{name:>10} | {n_params:>10,} | {n_params / static_params:>8.2f} | {f_small / 1e6:>12.1f} | "
+          f"{f_small / static_flops:>8.3f} | {f_large / f_small:>13.3f}")
+
+# %% [markdown]
+# Reading the table:
+#
+# - `bilateral` has 9.5·C² + 5.25·C parameters against 4·C² + 4·C for `nn.Linear`. Half of the extra parameters
+#   are `w2` (D/r × D); `gap`, `linear` and `nonlinear` have exactly the same parameters (they share the
+#   generator) and `deep` adds its two hidden layers.
+# - The generator runs on N/4 pooled tokens, so `bilateral` costs about 1.6× a static layer. `gap` runs it on
+#   one token, so it costs almost nothing beyond the static layer.
+# - Every predictor is linear in N (the ratio is 4, or slightly below for `gap` whose generator cost does not grow
+#   with N). Softmax attention would give 16 (chapter 01).
+#
+# ## 9. The weights two real images receive
+#
+# Now real data. The layer reads tokens, so we need a patch embedding: here a **seeded, untrained** one,
+# `Conv2d(3, 192, kernel_size=2, stride=2)` on the normalised 32×32 image, which gives 16×16 tokens of 192
+# channels, followed by a LayerNorm (in the network this layer reads LayerNorm-ed tokens). The dynamic layer is
+# a `bilateral` WFM-T-width layer at its initialisation. Nothing is trained: this shows how the machinery responds
+# to two images, not what a trained network predicts (chapter 06 trains one).
+
+# %%
+from wf_lessons.data import CLASSES, cifar10, normalize
+
+images, labels = cifar10("test", per_class=1)  # the first test image of every class: (10, 3, 32, 32) uint8
+torch.manual_seed(0)
+embed = nn.Conv2d(3, C_T, kernel_size=2, stride=2)  # seeded random patch embedding: 32×32 px -> 16×16 tokens
+HW_IMG = (16, 16)
+
+
+def image_tokens(index):
+    """Tokens (1, 256, 192) of test image `index`: random patch embedding, then LayerNorm."""
+    with torch.no_grad():
+        t = embed(normalize(images[index : index + 1])).flatten(2).transpose(1, 2)  # (1, C, 16, 16) -> (1, N, C)
+        return F.layer_norm(t, (C_T,))
+
+
+layers = {}
+for name in dl.LINEAR_PREDICTORS:  # the same seed: the shared parameters are identical across predictors
+    torch.manual_seed(0)
+    layers[name] = DynamicLinear(C_T, D_T, predictor=name).eval()
+
+pair = (CLASSES.index("cat"), CLASSES.index("ship"))
+print("images:", [CLASSES[int(labels[i])] for i in pair], " tokens:", tuple(image_tokens(pair[0]).shape))
+
+# %% [markdown]
+# First: how large is the prediction at initialisation, next to the static weight? Every
+# weight starts at standard deviation 0.02, and the prediction multiplies several of them, so it starts tiny
+# against the static weight: the network begins as a static MLP and learns to use the dynamic path.
+
+# %%
+cat_tokens = image_tokens(pair[0])
+static_norm = dl.column_norms(layers["bilateral"].static_weight()).mean().item()
+print(f"mean column norm of the static W0: {static_norm:.3f}")
+for name, layer in layers.items():
+    if name != "static":
+        with torch.no_grad():
+            dynamic_norm = dl.column_norms(layer.dynamic_weight(cat_tokens, HW_IMG)).mean().item()
+        print(f"{name:>10}: mean column norm of Ŵ for the cat {dynamic_norm:.1e}  "
+              f"(W0 is {static_norm / dynamic_norm:,.0f}× larger)")
+
+# %% [markdown]
+# Then the heat-maps: the predicted part Ŵ (192 inputs × 768 outputs; we draw its top-left corner, 48 × 192, so
+# that single entries are visible) for the two images, and their difference. The static part is the same for
+# both images, so the difference of the full weights `W0 + Ŵ` is the difference of the Ŵ. The numbers printed
+# below the figure use the whole matrices.
+
+# %%
+SHOW = (48, 192)  # rows and columns of Ŵ drawn
+
+
+def show_predictions(first, second, predictor="bilateral"):
+    """Heat-maps of Ŵ (C × D) for two test images and their difference; prints how much they differ."""
+    layer = layers[predictor]
+    with torch.no_grad():
+        a = layer.dynamic_weight(image_tokens(first), HW_IMG)  # Ŵ, (1, C, D); None for static
+        b = layer.dynamic_weight(image_tokens(second), HW_IMG)
+        w0 = layer.static_weight().detach()
+    a, b = (torch.zeros_like(w0) if w is None else w[0] for w in (a, b))
+    panels = [(a, f"Ŵ for {CLASSES[int(labels[first])]}"), (b, f"Ŵ for {CLASSES[int(labels[second])]}"),
+              (a - b, "difference")]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2), width_ratios=[1, 3, 3, 3], layout="constrained")
+    axes[0].imshow(torch.cat([images[first], images[second]], dim=1).permute(1, 2, 0))  # stacked vertically
+    axes[0].set_title("the two images", fontsize=10)
+    axes[0].axis("off")
+    lim = max(float(p[: SHOW[0], : SHOW[1]].abs().max()) for p, _ in panels[:2]) or 1.0
+    for ax, (panel, title) in zip(axes[1:], panels):
+        crop = panel[: SHOW[0], : SHOW[1]]  # a corner of the C × D matrix, large enough to see single entries
+        image = ax.imshow(crop, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+        ax.set_title(f"{predictor}: {title}", fontsize=10)
+        ax.set_xlabel(f"output feature (first {SHOW[1]} of {D_T})")
+        ax.set_ylabel(f"input feature (first {SHOW[0]} of {C_T})")
+    fig.colorbar(image, ax=axes[1:], shrink=0.8)
+    plt.show()
+    if predictor == "static":
+        print("static: no prediction, both images get the weight W0")
+        return
+    # the static part is shared, so W_a − W_b = Ŵ_a − Ŵ_b
+    print(f"{predictor}: ‖Ŵ_a − Ŵ_b‖ / ‖Ŵ_a‖ = {(a - b).norm().item() / a.norm().item():.2f};  "
+          f"‖W_a − W_b‖ / ‖W0‖ = {(a - b).norm().item() / w0.norm().item():.1e}")
+
+
+show_predictions(*pair)
+
+# %% [markdown]
+# Read the two numbers printed under the figure. The first compares the two *predictions* with the size of one
+# of them: a value near 1 or above means they are as different as they are large, so the layer does respond to
+# the image. The second compares the two full *weights* with the static weight: since at initialisation the
+# whole dynamic part is orders of magnitude smaller than `W0` (measured above), the weights themselves barely
+# differ yet. Training decides how much of the dynamic path to use.
+#
+# ### Try it yourself
+#
+# Pick a predictor and a second image (the first stays the cat); each change draws the figure below the controls.
+# In a static copy of this notebook (e.g. on GitHub) the controls do nothing; run it in JupyterLab.
+
+# %%
+import ipywidgets as widgets
+from IPython.display import display
+
+predictor_menu = widgets.Dropdown(options=list(dl.LINEAR_PREDICTORS), value="bilateral", description="predictor")
+image_menu = widgets.Dropdown(options=[(CLASSES[int(labels[i])], i) for i in range(len(labels))],
+                              value=pair[1], description="image")
+figure_area = widgets.Output()
+
+
+def redraw(_change=None):
+    with figure_area:
+        figure_area.clear_output(wait=True)
+        show_predictions(pair[0], image_menu.value, predictor_menu.value)
+
+
+predictor_menu.observe(redraw, names="value")
+image_menu.observe(redraw, names="value")
+display(widgets.VBox([widgets.HBox([predictor_menu, image_menu]), figure_area]))  # a change draws the figure
+
+# %% [markdown]
+# Things to look for: `gap`'s Ŵ is rank 1 (entry (i, j) is kᵢ·vⱼ: a plaid of one column pattern times one row
+# pattern); `static` predicts nothing; `deep` starts far smaller than the others (one more small matrix in each
+# branch, as the column norms above show).
+#
+# ## Summary
+#
+# - Every dynamic linear layer of the paper computes `Y = X(W0 + Ŵ) + b` with one weight per image, `Ŵ = D(X) /
+#   (‖D(X)‖ + 1)` per output column: each column of the prediction has norm below 1, whatever the input.
+# - The predictors form a ladder over one two-branch generator `D(X) = Kᵀ V · C^-0.5/N` on 2×2-pooled tokens:
+#   `static` (no prediction) → `gap` (the mean only, rank 1) → `linear` (second moments only: X and −X look the
+#   same) → `nonlinear` (SiLU on the values; keys still linear) → `bilateral` (SiLU on both: the released layer)
+#   → `deep` (deeper branches). All but `bilateral` and `static` are the course's reconstruction.
+# - `bilateral` matches a line-by-line transcription of the reference to 1e-6, including the two details the
+#   paper's figure omits: the scale divides by the full token count N, and the per-column normalisation.
+# - It is an unnormalised linear attention with the input as its own query over N' pooled regions, plus `X W0 + b`;
+#   computing `KᵀV` first keeps it linear in N.
+# - At WFM-T width `bilateral` has 351,216 parameters (2.4× an `nn.Linear`) and costs about 1.6× its FLOPs; every
+#   predictor's FLOPs grow ×4 when N does. At initialisation the prediction is tiny next to `W0`.
+#
+# ## Exercises
+#
+# Check each answer with `dl.check_exercise(number, answer)`; it prints whether the answer is right.
+#
+# 1. How many parameters has a `bilateral` layer at WFM-S width, C = 384 → D = 1536, r = 4? (Pencil and paper,
+#    then `dl.parameter_count` or a module.)
+# 2. How many multiply-accumulates per token does `bilateral` cost at D = 4C, r = 4 on an even grid, as a multiple
+#    of C²? (An `nn.Linear` costs 4·C².) Count each matrix product of section 6; remember that the generator
+#    runs on N/4 pooled tokens. Check with `complexity.count_flops` (FLOPs = 2 × MACs).
+# 3. What is the largest possible rank of the bilateral prediction Ŵ on a 14×14 token grid with C = 192,
+#    D = 768, r = 4? Why does the normalisation not change it?
+# 4. Write `deep_weight(layer, x, hw)` returning the normalised prediction Ŵ `(B, C, D)` of a `deep` layer from
+#    its parameters (`wfm`, `hidden1`, `hidden2`, `w1`, `w2`), in the style of section 6.
+
+# %%
+answer_1 = None  # replace None with your answers
+answer_2 = None
+answer_3 = None
+answer_4 = None  # a function: def deep_weight(layer, x, hw): ...
+
+for number, answer in enumerate([answer_1, answer_2, answer_3, answer_4], start=1):
+    dl.check_exercise(number, answer)
+
+# %% [markdown]
+# ### Solutions
+#
+# Try the exercises first. The cell below computes each answer and checks it.
+#
+# 1. Count the module's parameters (or 9.5·C² + 5.25·C at C = 384).
+# 2. Per token: X·W costs C·D = 4C². Per pooled token (there are N/4): the fused Linear C·(C/4 + C) = 1.25C², `w1`
+#    (C/4)·C = 0.25C², `w2` C·4C = 4C², Kᵀ V C·4C = 4C², together 9.5C², divided by 4.
+# 3. Ŵ before normalisation is `Kᵀ V` with K of shape N'×C, so its rank is at most N' = 7·7 = 49. But
+#    `K = SiLU(U)·W1` where U is only C/r = 48 wide, so rank K <= 48 (and rank V <= D/r = 192): the answer is
+#    min(49, 48, 192) = 48, set by the bottleneck, not by the number of regions. The normalisation multiplies
+#    each column by a positive number, i.e. Ŵ by an invertible diagonal matrix on the right, which keeps the rank.
+#    The cell measures the rank on a random input (in float64, so rounding noise does not count as rank).
+# 4. Section 6 with the two hidden layers inserted after the first SiLU of each branch.
+
+# %% tags=["nbval-check-output"]
+solution_1 = sum(p.numel() for p in DynamicLinear(384, 1536, predictor="bilateral").parameters())
+
+solution_2 = (C_T * D_T + (C_T * (C_T // 4 + D_T // 4) + (C_T // 4) * C_T + (D_T // 4) * D_T + C_T * D_T) / 4) / C_T**2
+measured = flops(layers["bilateral"], HW_T) / 2 / (HW_T[0] * HW_T[1]) / C_T**2
+print("MACs per token / C², formula vs counted:", solution_2, measured)
+
+with torch.no_grad():  # in float64, so that rounding noise does not pass for extra rank
+    x_rank = torch.randn(1, 196, C_T, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    solution_3 = int(torch.linalg.matrix_rank(copy.deepcopy(layers["bilateral"]).double().dynamic_weight(x_rank))[0])
+
+
+def deep_weight(layer, x, hw):
+    b, n, c = x.shape
+    p = F.avg_pool2d(x.transpose(1, 2).reshape(b, c, *hw), 2).flatten(2).transpose(1, 2)  # (B, N', C)
+    u, v = torch.split(layer.wfm(p), [layer.w1.shape[0], layer.w2.shape[0]], dim=-1)
+    k = F.silu(layer.hidden1(F.silu(u))) @ layer.w1  # (B, N', C)
+    v = F.silu(layer.hidden2(F.silu(v))) @ layer.w2  # (B, N', D)
+    w = k.transpose(1, 2) @ v * c**-0.5 / n  # (B, C, D)
+    return w / (w.norm(dim=1, keepdim=True) + 1)
+
+
+for number, answer in enumerate([solution_1, solution_2, solution_3, deep_weight], start=1):
+    dl.check_exercise(number, answer)
