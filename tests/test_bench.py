@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from wf_lessons import bench, runlog
+from wf_lessons.complexity import softmax_attention_flops
 from wf_lessons.models import ViT, WeightFormer
 
 SMALL = {"img_size": 16, "patch_size": 2, "num_classes": 10, "embed_dim": 16, "depth": 2}
@@ -39,3 +40,12 @@ def test_summary_and_log_from_a_tiny_run(tmp_path):
     assert runlog.read(path)["tokens"] == [16, 64, 256]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         runlog.read(tmp_path / "missing.json")
+
+
+def test_fused_attention_flops_are_counted_like_math():
+    vit = ViT(**SMALL, num_heads=2)
+    images = torch.randn(1, 3, 32, 32)
+    assert bench.forward_flops(vit, images) == bench.forward_flops(vit.set_attn_backend("math"), images)
+    assert vit.set_attn_backend("fused").attn_backend == "fused"
+    attention = 2 * softmax_attention_flops(n=256, d=8, heads=2)  # two blocks, 256 tokens, 2 heads of 8
+    assert bench.forward_flops(vit, images) > attention

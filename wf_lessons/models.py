@@ -257,6 +257,11 @@ class ViT(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
         self.apply(_init_weights)
 
+    @property
+    def attn_backend(self) -> str:
+        """The attention backend of the blocks: ``"fused"`` or ``"math"``."""
+        return self.blocks[0].attn.backend
+
     def set_attn_backend(self, backend: str) -> ViT:
         """Switch every block to the ``"fused"`` or ``"math"`` attention backend; returns the model."""
         for block in self.blocks:
