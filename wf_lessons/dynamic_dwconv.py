@@ -1,0 +1,595 @@
+"""Dynamic depthwise convolutions: a 3x3 depthwise kernel per image, predicted from the whole image.
+
+Every layer here follows the shared template of WeightFormer's dynamic layers (PAPER.md §2, §4)::
+
+    K_b = K0 + D_b / (||D_b||_F + 1)      per sample b and channel c: D_b = G(X_b) is the prediction, (C, k, k)
+    Y_b = depthwise_conv(X_b, K_b, bias b, padding k // 2)
+
+so the dynamic part of every kernel has Frobenius norm below 1, and the layer costs O(H W C k^2) for the
+convolution plus a prediction whose matmuls and convolutions do not grow with H x W.
+
+Predictors (``DWC_PREDICTORS``, name -> class; build any of them with ``DynamicDWConv(dim, predictor=name)``):
+
+- ``static``   ``nn.Conv2d(C, C, k, padding=k // 2, groups=C)``: one kernel for every image (state-dict keys
+  ``weight, bias``, exactly those of that ``nn.Conv2d``).
+- ``adaptive`` the released layer (reference class ``DynCnn``), exactly: ``AdaptiveAvgPool2d(k)`` -> 1x1 conv with
+  bias -> GELU -> 1x1 conv without bias, so tap (i, j) comes from image region (i, j); keys
+  ``w, b, wfm.0.weight, wfm.0.bias, wfm.2.weight``.
+- ``gap``      the course's reconstruction: the kernel from the global average only,
+  ``GAP(X) -> Linear(C, C/4) -> GELU -> Linear(C/4, k^2 C)``; keys ``w, b, wfm.0.*, wfm.2.*``.
+- ``amp_dir``  the course's reconstruction: direction = the adaptive prediction scaled to unit norm per channel,
+  amplitude = ``sigmoid(Linear(C, C)(GAP(X)))`` in (0, 1) per channel; keys as ``adaptive`` plus ``amp.*``.
+- ``conv``     the course's reconstruction: like ``adaptive`` but the predictor is a depthwise 3x3 conv (padding 1)
+  -> GELU -> 1x1 conv over the pooled k x k map, so each tap also sees neighbouring regions; keys as ``adaptive``.
+
+Per-image convolution. The layer applies a different kernel to every image with ONE grouped convolution
+(``groups = B * C``, the reference code's formulation). :func:`per_sample_depthwise_conv` also implements three
+alternatives (a loop over the batch, nine shifted multiply-adds, unfold + einsum), all mathematically equal;
+``python -m wf_lessons.dynamic_dwconv [--threads N] [--device cuda]`` times them side by side: per method, the best
+of 5 interleaved rounds of ``torch.utils.benchmark`` medians; it prints the grouped conv's ms and every
+alternative's time divided by it (> 1: slower than grouped), and writes the run log
+``data/runs/bench-dwconv-<device>.json``. On the course's CPU machine that log shows the grouped conv fastest
+with the backward pass at every size; training needs the backward pass, and the grouped conv is the reference's own
+formulation, so the layer keeps it. The forward-only race against the loop over the batch is close and changes
+from run to run on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from wf_lessons import runlog
+
+__all__ = [
+    "CONV_METHODS",
+    "DWC_PREDICTORS",
+    "PARAMETER_FORMULAS",
+    "AdaptiveDWConv",
+    "AmpDirDWConv",
+    "ConvDWConv",
+    "DynamicDWConv",
+    "GapDWConv",
+    "StaticDWConv",
+    "adaptive_pool_bins",
+    "benchmark",
+    "check_exercise",
+    "check_exercise_1",
+    "check_exercise_2",
+    "check_exercise_3",
+    "check_exercise_4",
+    "format_benchmark",
+    "flop_counts",
+    "normalize_kernels",
+    "parameter_count",
+    "per_sample_depthwise_conv",
+    "tap_sources",
+]
+
+Tensor = torch.Tensor
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def adaptive_pool_bins(size: int, bins: int = 3) -> list[tuple[int, int]]:
+    """The input rows (or columns) ``[start, end)`` that ``nn.AdaptiveAvgPool2d(bins)`` averages into each bin.
+
+    PyTorch's rule: ``start = floor(i * size / bins)``, ``end = ceil((i + 1) * size / bins)``. When ``size`` is not a
+    multiple of ``bins`` neighbouring bins share a row: for ``size=32`` the bins are ``[(0, 11), (10, 22), (21, 32)]``.
+    """
+    if not isinstance(size, int) or size < 1 or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"size and bins must be positive ints, got size={size!r}, bins={bins!r}")
+    return [((i * size) // bins, -((-(i + 1) * size) // bins)) for i in range(bins)]
+
+
+def normalize_kernels(raw: Tensor) -> Tensor:
+    """The template's normalisation ``D / (||D||_F + 1)`` per kernel: ``(..., k, k)`` -> same shape, norms < 1."""
+    return raw / (raw.norm(dim=(-2, -1), keepdim=True) + 1.0)
+
+
+CONV_METHODS = ("grouped", "per_sample", "shift_add", "unfold")
+
+
+def per_sample_depthwise_conv(
+    x: Tensor, kernels: Tensor, bias: Tensor | None = None, method: str = "grouped"
+) -> Tensor:
+    """Depthwise convolution with a different kernel for every image, zero padding ``k // 2``.
+
+    ``x``: ``(B, C, H, W)``; ``kernels``: ``(B, C, k, k)`` (k odd); ``bias``: ``(C,)`` or None -> ``(B, C, H, W)``.
+    ``method`` picks one of four equal formulations (:data:`CONV_METHODS`): ``"grouped"`` (one convolution with
+    ``groups = B * C``, as the reference code), ``"per_sample"`` (a loop over the batch, ``groups = C``),
+    ``"shift_add"`` (k^2 shifted multiply-adds), ``"unfold"`` (im2col + einsum).
+    """
+    if x.dim() != 4 or kernels.dim() != 4 or kernels.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"expected x (B, C, H, W) and kernels (B, C, k, k) with the same B and C, "
+            f"got {tuple(x.shape)} and {tuple(kernels.shape)}"
+        )
+    k = kernels.shape[-1]
+    if kernels.shape[-2] != k or k % 2 == 0:
+        raise ValueError(f"kernels must be square with an odd size, got {tuple(kernels.shape[-2:])}")
+    B, C, H, W = x.shape
+    pad = k // 2
+    if method == "grouped":
+        y = F.conv2d(
+            x.reshape(1, B * C, H, W),  # the batch folded into channels: one group per (sample, channel)
+            kernels.reshape(B * C, 1, k, k),
+            None if bias is None else bias.repeat(B),
+            padding=pad,
+            groups=B * C,
+        )
+        return y.reshape(B, C, H, W)
+    if method == "per_sample":
+        return torch.cat(
+            [F.conv2d(x[i : i + 1], kernels[i].unsqueeze(1), bias, padding=pad, groups=C) for i in range(B)]
+        )
+    if method == "shift_add":
+        padded = F.pad(x, (pad, pad, pad, pad))  # (B, C, H + 2p, W + 2p)
+        y = x.new_zeros(B, C, H, W) if bias is None else bias.view(1, C, 1, 1).expand(B, C, H, W).clone()
+        for i in range(k):
+            for j in range(k):
+                y = y + padded[:, :, i : i + H, j : j + W] * kernels[:, :, i, j, None, None]
+        return y
+    if method == "unfold":
+        patches = F.unfold(x, k, padding=pad).view(B, C, k * k, H * W)  # (B, C k^2, H W) -> (B, C, k^2, H W)
+        y = torch.einsum("bctn,bct->bcn", patches, kernels.reshape(B, C, k * k))
+        if bias is not None:
+            y = y + bias.view(1, C, 1)
+        return y.view(B, C, H, W)
+    raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(CONV_METHODS)}")
+
+
+# ------------------------------------------------------------------------------------------------- layers
+def _predictor_class(name: object) -> type[DynamicDWConv]:
+    if not isinstance(name, str) or name not in DWC_PREDICTORS:
+        raise ValueError(f"unknown predictor {name!r}; valid predictors: {', '.join(DWC_PREDICTORS)}")
+    return DWC_PREDICTORS[name]
+
+
+class DynamicDWConv(nn.Module):
+    """A depthwise k x k convolution whose kernels may be predicted from the input: ``(B, C, H, W) -> same``.
+
+    ``DynamicDWConv(dim, kernel_size=3, predictor="adaptive")`` builds the predictor's class from
+    :data:`DWC_PREDICTORS` (so ``isinstance(layer, DynamicDWConv)`` holds for all of them); each class can also be
+    built directly, e.g. ``AdaptiveDWConv(192)``. Any ``H, W >= 1`` works.
+
+    Kernels of each image, all ``(B, C, k, k)``: :meth:`raw_kernels` (the predictor's output ``D``),
+    :meth:`dynamic_kernels` (``D / (||D||_F + 1)``, norm < 1 per sample and channel), :meth:`predicted_kernels`
+    (``K0 + dynamic``: the kernels the forward pass applies).
+    """
+
+    #: The predictor's name in :data:`DWC_PREDICTORS` (set by each subclass).
+    predictor = ""
+
+    def __new__(cls, *args: object, **kwargs: object) -> DynamicDWConv:
+        if cls is DynamicDWConv:  # dispatch DynamicDWConv(dim, kernel_size, predictor) to the predictor's class
+            cls = _predictor_class(kwargs.get("predictor", args[2] if len(args) > 2 else "adaptive"))
+        return super().__new__(cls)
+
+    def __init__(self, dim: int, kernel_size: int = 3, predictor: str | None = None) -> None:
+        super().__init__()
+        if predictor is not None and predictor != self.predictor:
+            _predictor_class(predictor)  # an unknown name raises, listing the valid ones
+            raise ValueError(f"{type(self).__name__} is the {self.predictor!r} predictor, got predictor={predictor!r}")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive int (the channel count C), got {dim!r}")
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
+        self.dim, self.kernel_size = dim, kernel_size
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, kernel_size={self.kernel_size}, predictor={self.predictor!r}"
+
+    # -- the static part K0 (C, 1, k, k) and bias (C,); subclasses name them as their state dict needs
+    @property
+    def static_kernel(self) -> Tensor:
+        return self.w
+
+    @property
+    def static_bias(self) -> Tensor:
+        return self.b
+
+    # -- what each predictor defines
+    def _raw(self, x: Tensor) -> Tensor:
+        """The prediction D: ``(B, C, H, W) -> (B, C, k, k)`` (no input checks)."""
+        raise NotImplementedError
+
+    def _dynamic(self, x: Tensor) -> Tensor:
+        """The dynamic part added to K0: ``(B, C, H, W) -> (B, C, k, k)``; by default the template's normalisation."""
+        return normalize_kernels(self._raw(x))
+
+    # -- public API
+    def _check(self, x: object) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor (B, C, H, W), got {type(x).__name__}")
+        if x.dim() != 4:
+            raise ValueError(f"expected a 4-D input (B, C, H, W), got shape {tuple(x.shape)} ({x.dim()}-D)")
+        if x.shape[1] != self.dim:
+            raise ValueError(f"expected {self.dim} channels (B, {self.dim}, H, W), got shape {tuple(x.shape)}")
+        if min(x.shape) < 1:
+            raise ValueError(f"expected B, H, W >= 1, got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"expected a floating-point input, got dtype {x.dtype}")
+
+    def raw_kernels(self, x: Tensor) -> Tensor:
+        """The predictor's output D for each image, before normalisation: ``(B, C, H, W) -> (B, C, k, k)``."""
+        self._check(x)
+        return self._raw(x)
+
+    def dynamic_kernels(self, x: Tensor) -> Tensor:
+        """The dynamic part of each image's kernels (Frobenius norm < 1 per channel): ``-> (B, C, k, k)``."""
+        self._check(x)
+        return self._dynamic(x)
+
+    def predicted_kernels(self, x: Tensor) -> Tensor:
+        """The kernels applied to each image, ``K0 + dynamic``: ``(B, C, H, W) -> (B, C, k, k)``."""
+        self._check(x)
+        return self._dynamic(x) + self.static_kernel.squeeze(1)  # (B, C, k, k) + (C, k, k)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, H, W) -> (B, C, H, W)``: one grouped conv (groups = B * C) with each image's kernels."""
+        self._check(x)
+        return per_sample_depthwise_conv(x, self._dynamic(x) + self.static_kernel.squeeze(1), self.static_bias)
+
+
+class _WithStaticKernel(DynamicDWConv):
+    """Holds ``w`` (C, 1, k, k) and ``b`` (C,) initialised as the reference (trunc-normal, std 0.02)."""
+
+    def __init__(self, dim: int, kernel_size: int = 3, predictor: str | None = None) -> None:
+        super().__init__(dim, kernel_size, predictor)
+        # randn first, trunc-normal after the predictor is built: the reference's order of random draws
+        self.w = nn.Parameter(torch.randn(dim, 1, kernel_size, kernel_size))
+        self.b = nn.Parameter(torch.randn(dim))
+        self._build_predictor()
+        nn.init.trunc_normal_(self.w, std=0.02)
+        nn.init.trunc_normal_(self.b, std=0.02)
+
+    def _build_predictor(self) -> None:
+        raise NotImplementedError
+
+
+class StaticDWConv(DynamicDWConv):
+    """``static``: ``nn.Conv2d(C, C, k, padding=k // 2, groups=C)``, same init and state-dict keys ``weight, bias``."""
+
+    predictor = "static"
+
+    def __init__(self, dim: int, kernel_size: int = 3, predictor: str | None = None) -> None:
+        super().__init__(dim, kernel_size, predictor)
+        conv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)  # PyTorch's default init
+        self.weight, self.bias = conv.weight, conv.bias
+
+    @property
+    def static_kernel(self) -> Tensor:
+        return self.weight
+
+    @property
+    def static_bias(self) -> Tensor:
+        return self.bias
+
+    def _raw(self, x: Tensor) -> Tensor:
+        return x.new_zeros(x.shape[0], self.dim, self.kernel_size, self.kernel_size)
+
+    _dynamic = _raw
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x)
+        return F.conv2d(x, self.weight, self.bias, padding=self.kernel_size // 2, groups=self.dim)
+
+
+class AdaptiveDWConv(_WithStaticKernel):
+    """``adaptive`` (the released layer, reference ``DynCnn``): tap (i, j) of each kernel from region (i, j).
+
+    ``P = AdaptiveAvgPool2d(k)(X)`` (B, C, k, k); ``D = Conv1x1_noBias(GELU(Conv1x1(P)))`` (B, C, k, k).
+    """
+
+    predictor = "adaptive"
+
+    def _build_predictor(self) -> None:
+        self.pool = nn.AdaptiveAvgPool2d(self.kernel_size)
+        self.wfm = nn.Sequential(
+            nn.Conv2d(self.dim, self.dim, 1), nn.GELU(), nn.Conv2d(self.dim, self.dim, 1, bias=False)
+        )
+
+    def _raw(self, x: Tensor) -> Tensor:
+        return self.wfm(self.pool(x))  # (B, C, H, W) -> (B, C, k, k) -> (B, C, k, k)
+
+
+class GapDWConv(_WithStaticKernel):
+    """``gap`` (the course's reconstruction): every tap from one global vector, the channel means of X.
+
+    ``D = Linear(h, k^2 C)(GELU(Linear(C, h)(GAP(X))))`` reshaped to (B, C, k, k), with ``h = max(1, C // 4)``.
+    """
+
+    predictor = "gap"
+
+    def _build_predictor(self) -> None:
+        hidden = max(1, self.dim // 4)
+        self.wfm = nn.Sequential(
+            nn.Linear(self.dim, hidden), nn.GELU(), nn.Linear(hidden, self.dim * self.kernel_size**2)
+        )
+
+    def _raw(self, x: Tensor) -> Tensor:
+        k = self.kernel_size
+        return self.wfm(x.mean(dim=(2, 3))).view(x.shape[0], self.dim, k, k)  # (B, C) -> (B, C k^2) -> (B, C, k, k)
+
+
+class AmpDirDWConv(AdaptiveDWConv):
+    """``amp_dir`` (the course's reconstruction): amplitude and direction predicted separately.
+
+    Direction: the adaptive prediction scaled to unit Frobenius norm per channel (from region (i, j) for tap (i, j));
+    amplitude: ``a = sigmoid(Linear(C, C)(GAP(X)))`` in (0, 1), one per channel. Dynamic part ``a * direction``,
+    so its norm is ``a < 1`` (in float32 the sigmoid rounds to 1.0 once its input exceeds about 16.6).
+    """
+
+    predictor = "amp_dir"
+
+    def _build_predictor(self) -> None:
+        super()._build_predictor()
+        self.amp = nn.Linear(self.dim, self.dim)
+
+    def amplitudes(self, x: Tensor) -> Tensor:
+        """The per-channel amplitude of each image's dynamic kernel: ``(B, C, H, W) -> (B, C)``, in (0, 1)."""
+        self._check(x)
+        return self._amplitudes(x)
+
+    def _amplitudes(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.amp(x.mean(dim=(2, 3))))  # (B, C) -> (B, C)
+
+    def _dynamic(self, x: Tensor) -> Tensor:
+        raw = self._raw(x)
+        direction = F.normalize(raw.flatten(2), dim=-1).view_as(raw)  # unit norm per (sample, channel)
+        return self._amplitudes(x)[:, :, None, None] * direction
+
+
+class ConvDWConv(AdaptiveDWConv):
+    """``conv`` (the course's reconstruction): tap (i, j) from region (i, j) and its neighbouring regions.
+
+    ``D = Conv1x1_noBias(GELU(DepthwiseConv3x3(P, padding 1)))`` over the pooled map ``P`` (B, C, k, k).
+    """
+
+    predictor = "conv"
+
+    def _build_predictor(self) -> None:
+        self.pool = nn.AdaptiveAvgPool2d(self.kernel_size)
+        self.wfm = nn.Sequential(
+            nn.Conv2d(self.dim, self.dim, 3, padding=1, groups=self.dim),
+            nn.GELU(),
+            nn.Conv2d(self.dim, self.dim, 1, bias=False),
+        )
+
+
+#: Every predictor, by name, in the order the course introduces them.
+DWC_PREDICTORS: dict[str, type[DynamicDWConv]] = {
+    "static": StaticDWConv,
+    "gap": GapDWConv,
+    "adaptive": AdaptiveDWConv,
+    "amp_dir": AmpDirDWConv,
+    "conv": ConvDWConv,
+}
+
+#: Parameter counts at k = 3 as formulas in C (``gap``'s assumes C divisible by 4).
+PARAMETER_FORMULAS = {
+    "static": "10C",
+    "gap": "2.5C² + 19.25C",
+    "adaptive": "2C² + 11C",
+    "amp_dir": "3C² + 12C",
+    "conv": "C² + 20C",
+}
+
+
+def parameter_count(predictor: str, dim: int, kernel_size: int = 3) -> int:
+    """The closed-form parameter count of a layer (counted by hand, checked against the modules in the tests)."""
+    _predictor_class(predictor)
+    c, t = dim, kernel_size**2  # channels, taps per kernel
+    static = t * c + c  # K0 and bias
+    hidden = max(1, c // 4)
+    return {
+        "static": static,
+        "gap": static + (c * hidden + hidden) + (hidden * t * c + t * c),
+        "adaptive": static + (c * c + c) + c * c,
+        "amp_dir": static + (c * c + c) + c * c + (c * c + c),
+        "conv": static + (9 * c + c) + c * c,
+    }[predictor]
+
+
+def tap_sources(layer: DynamicDWConv, size: tuple[int, int], tap: tuple[int, int], seed: int = 0) -> Tensor:
+    """Which input pixels tap ``(i, j)`` of the raw prediction ``D`` reads: ``(H, W)`` map, |gradient| summed.
+
+    The gradient of ``D[:, :, i, j].sum()`` with respect to a random input ``(1, C, H, W)`` (seeded), absolute
+    value summed over channels. Zero means "this pixel does not influence that tap" (for ``static``: everywhere).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, layer.dim, *size, generator=gen, requires_grad=True)
+    raw = layer.raw_kernels(x)
+    if not raw.requires_grad:  # static: no prediction, nothing is read
+        return torch.zeros(size)
+    (grad,) = torch.autograd.grad(raw[:, :, tap[0], tap[1]].sum(), x)
+    return grad.abs().sum(dim=(0, 1))  # (1, C, H, W) -> (H, W)
+
+
+def flop_counts(layer: DynamicDWConv, x: Tensor) -> dict[str, int]:
+    """FLOPs counted by ``FlopCounterMode`` (matmuls and convolutions; pooling and norms are not counted).
+
+    Returns ``prediction`` (computing the dynamic kernels), ``convolution`` (the rest of the forward pass) and
+    ``total`` (the forward pass), for the whole batch ``x`` (B, C, H, W).
+    """
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            layer.dynamic_kernels(x)
+        prediction = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            layer(x)
+        total = counter.get_total_flops()
+    return {"prediction": prediction, "convolution": total - prediction, "total": total}
+
+
+# ------------------------------------------------------------------------------------------------- exercises
+def _verdict(ok: bool, answer: object, hint: str) -> bool:
+    print("correct" if ok else f"not quite: {answer!r} is not it ({hint})")
+    return ok
+
+
+def check_exercise_1(answer: int) -> bool:
+    """Exercise 1: the number of parameters of ``DynamicDWConv(384, predictor="adaptive")`` (WFM-S's width)."""
+    expected = sum(p.numel() for p in AdaptiveDWConv(384).parameters())
+    return _verdict(answer == expected, answer, "two C x C 1x1 convs, one of them with a bias, then K0 and b")
+
+
+def check_exercise_2(answer: int) -> bool:
+    """Exercise 2: how many pixels of a 32 x 32 map are averaged into more than one of the 9 pooled cells?
+
+    Checked with PyTorch's own pooling: the Jacobian of ``adaptive_avg_pool2d(x, 3)`` says which pixels each cell
+    reads.
+    """
+    jacobian = torch.autograd.functional.jacobian(lambda t: F.adaptive_avg_pool2d(t, 3), torch.zeros(1, 1, 32, 32))
+    cells_per_pixel = (jacobian.reshape(9, 32, 32) != 0).sum(dim=0)  # (1, 1, 3, 3, 1, 1, 32, 32) -> (9, 32, 32)
+    expected = int((cells_per_pixel > 1).sum())
+    return _verdict(answer == expected, answer, "which rows and which columns belong to two bins?")
+
+
+def check_exercise_3(conv_fn: object) -> bool:
+    """Exercise 3: ``conv_fn(x (B, C, H, W), kernels (B, C, 3, 3), bias (C,)) -> (B, C, H, W)`` written without
+    ``conv2d``/``unfold`` must equal the grouped convolution (zero padding 1) to 1e-5 on random inputs."""
+    if not callable(conv_fn):
+        print(f"not quite: expected a function conv_fn(x, kernels, bias), got {type(conv_fn).__name__}")
+        return False
+    gen = torch.Generator().manual_seed(3)
+    for shape in [(1, 1, 1, 1), (2, 3, 5, 7), (3, 4, 16, 16)]:
+        x = torch.randn(shape, generator=gen)
+        kernels, bias = torch.randn(*shape[:2], 3, 3, generator=gen), torch.randn(shape[1], generator=gen)
+        expected = per_sample_depthwise_conv(x, kernels, bias)
+        got = conv_fn(x, kernels, bias)
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            print(f"not quite: for x of shape {shape} expected a tensor of shape {tuple(expected.shape)}")
+            return False
+        if not torch.allclose(got, expected, atol=1e-5, rtol=1e-5):
+            print(f"not quite: for x of shape {shape} max |Δ| = {(got - expected).abs().max():.2e}")
+            return False
+    print("correct")
+    return True
+
+
+def check_exercise_4(answer: int) -> bool:
+    """Exercise 4: FLOPs (as ``FlopCounterMode`` counts them) of the ``adaptive`` prediction at C = 192, one image."""
+    expected = flop_counts(AdaptiveDWConv(192), torch.zeros(1, 192, 14, 14))["prediction"]
+    return _verdict(answer == expected, answer, "a 1x1 conv is a C x C matmul at each of the 9 pooled cells")
+
+
+def check_exercise(number: int, answer: object) -> bool:
+    """Check an answer to an exercise of chapter 03; prints why, returns True when it is right.
+
+    1. The parameter count of ``adaptive`` at C = 384 (an int).
+    2. The number of pixels of a 32 x 32 map that ``AdaptiveAvgPool2d(3)`` averages into more than one cell (an int).
+    3. A function ``conv_fn(x, kernels, bias)``: the per-image depthwise conv without ``conv2d`` or ``unfold``.
+    4. The FLOPs ``FlopCounterMode`` counts for the ``adaptive`` prediction at C = 192, one image (an int).
+    """
+    checkers = {1: check_exercise_1, 2: check_exercise_2, 3: check_exercise_3, 4: check_exercise_4}
+    if number not in checkers:
+        raise ValueError(f"chapter 03 has exercises 1, 2, 3 and 4, got {number!r}")
+    if answer is None:
+        print(f"exercise {number}: no answer yet")
+        return False
+    print(f"exercise {number}: ", end="")
+    return checkers[number](answer)
+
+
+# ------------------------------------------------------------------------------------------------- benchmark
+#: (B, C, H = W): a small case, WFM-T and WFM-S blocks at 224 px (14 x 14 tokens), CIFAR-sized maps.
+BENCH_SIZES = [(8, 64, 16), (64, 192, 14), (32, 384, 14), (128, 192, 16), (128, 64, 32)]
+QUICK_BENCH_SIZES = [(8, 64, 16), (64, 192, 14)]
+
+
+def benchmark(
+    sizes: list[tuple[int, int, int]] = BENCH_SIZES,
+    methods: tuple[str, ...] = CONV_METHODS,
+    device: str = "cpu",
+    backward: bool = True,
+    min_run_time: float = 0.05,
+    rounds: int = 5,
+    threads: int | None = None,
+) -> list[dict[str, object]]:
+    """Time :func:`per_sample_depthwise_conv`'s methods side by side with ``torch.utils.benchmark``.
+
+    Each round times every method once (its median over ``min_run_time`` seconds), methods interleaved so that a
+    busy machine slows all of them alike; a method's time is its best round. Returns one row per size ``(B, C, H)``:
+    ``{"size": (B, C, H), "ms": {method: ms}}`` for the forward pass, or forward + backward when ``backward``.
+    Every method is first checked to agree with ``"grouped"``. ``threads``: CPU threads (default: torch's current
+    setting); one thread gives steadier numbers on a busy machine.
+    """
+    cpp_log = logging.getLogger("torch.utils.cpp_extension")  # silence its "no CUDA runtime" notice on import
+    level = cpp_log.level
+    cpp_log.setLevel(logging.ERROR)
+    try:
+        from torch.utils.benchmark import Timer
+    finally:
+        cpp_log.setLevel(level)
+
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    for B, C, H in sizes:
+        x = torch.randn(B, C, H, H, generator=gen).to(device).requires_grad_(backward)
+        kernels = torch.randn(B, C, 3, 3, generator=gen).to(device).requires_grad_(backward)
+        bias = torch.randn(C, generator=gen).to(device).requires_grad_(backward)
+        reference = per_sample_depthwise_conv(x, kernels, bias, "grouped")
+        timers = {}
+        for method in methods:
+            if not torch.allclose(per_sample_depthwise_conv(x, kernels, bias, method), reference, atol=1e-4, rtol=1e-4):
+                raise AssertionError(f"method {method!r} disagrees with 'grouped' at size {(B, C, H)}")
+            timers[method] = Timer(
+                "f(x, k, b, m).sum().backward()" if backward else "f(x, k, b, m)",
+                globals={"f": per_sample_depthwise_conv, "x": x, "k": kernels, "b": bias, "m": method},
+                num_threads=threads or torch.get_num_threads(),
+            )
+        ms = dict.fromkeys(methods, float("inf"))
+        for _ in range(rounds):
+            for method, timer in timers.items():
+                ms[method] = min(ms[method], timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+        rows.append({"size": (B, C, H), "ms": ms})
+    return rows
+
+
+def format_benchmark(rows: list[dict[str, object]]) -> str:
+    """A table: the grouped conv's median ms, then every other method's time divided by it."""
+    methods = list(rows[0]["ms"])
+    others = [m for m in methods if m != "grouped"]
+    lines = [f"{'B, C, H=W':<16}{'grouped ms':>11}" + "".join(f"{m + ' ×':>14}" for m in others)]
+    for row in rows:
+        ms = row["ms"]
+        lines.append(
+            f"{', '.join(map(str, row['size'])):<16}{ms['grouped']:>11.2f}"
+            + "".join(f"{ms[m] / ms['grouped']:>14.2f}" for m in others)
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m wf_lessons.dynamic_dwconv",
+        description="Time the per-image depthwise convolution's formulations side by side.",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--quick", action="store_true", help="two small sizes only")
+    parser.add_argument("--forward-only", action="store_true", help="time the forward pass only")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    threads = args.threads or torch.get_num_threads()
+    sizes = QUICK_BENCH_SIZES if args.quick else BENCH_SIZES
+    log = {"benchmark": "per-image depthwise conv", **runlog.environment(torch.device(args.device)), "threads": threads}
+    for backward in (False,) if args.forward_only else (False, True):
+        pass_name = "forward + backward" if backward else "forward"
+        print(f"{pass_name} on {args.device}, torch {torch.__version__}, {threads} threads")
+        rows = benchmark(sizes, device=args.device, backward=backward, threads=threads)
+        print(format_benchmark(rows))
+        log[pass_name] = rows
+    if not args.quick:
+        print(f"run log: {runlog.write(log, f'bench-dwconv-{torch.device(args.device).type}')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
