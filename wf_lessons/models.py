@@ -37,6 +37,11 @@ def reference_dynamic_blocks(depth: int) -> tuple[int, ...]:
     return tuple(i for i in range(depth) if (i + 2) % 3 == 0)
 
 
+def drop_path_rates(drop_path: float, depth: int) -> list[float]:
+    """Per-block drop-path rates ramping linearly from 0 to ``drop_path`` (plain floats: works on the meta device)."""
+    return [drop_path * i / max(depth - 1, 1) for i in range(depth)]
+
+
 def _init_weights(module: nn.Module) -> None:
     """The reference initialisation: Linear weights trunc-normal(0.02) with zero bias; LayerNorm 1 and 0."""
     if isinstance(module, nn.Linear):
@@ -144,7 +149,7 @@ class WeightFormer(nn.Module):
         self.dynamic_blocks = dynamic
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
         self.init_norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
-        rates = torch.linspace(0, drop_path, depth).tolist()  # drop-path ramps linearly over depth
+        rates = drop_path_rates(drop_path, depth)
         self.blocks = nn.ModuleList(
             WeightFormerBlock(embed_dim, mlp_ratio, i in dynamic, linear_predictor, dwc_predictor, rates[i])
             for i in range(depth)
@@ -249,7 +254,7 @@ class ViT(nn.Module):
         self.grid = (img_size // patch_size, img_size // patch_size)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1], embed_dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        rates = torch.linspace(0, drop_path, depth).tolist()
+        rates = drop_path_rates(drop_path, depth)
         self.blocks = nn.ModuleList(
             ViTBlock(embed_dim, num_heads, mlp_ratio, rates[i], attn_backend) for i in range(depth)
         )
