@@ -1,0 +1,470 @@
+# %% [markdown]
+# # 05 · Effective receptive fields: does a predicted weight see the whole image?
+#
+# A WeightFormer has no attention. Its only spatial operation is a 3×3 depthwise convolution per block, so an
+# *ordinary* network built like it sees, after `depth` blocks, a square of `2·depth + 1` tokens and nothing more.
+# The paper's claim is that predicting weights from the whole image changes that: the predicted weight is a
+# summary of the entire context, so every output token depends on every pixel. Its Fig. 3 shows it with
+# **effective receptive fields** (ERF): how strongly each input pixel moves the central output token, for DeiT,
+# the static model and every predictor, before and after training.
+#
+# In this chapter you will
+#
+# 1. compute an ERF map exactly as the reference code does, inline on a toy model, then with the package;
+# 2. work out the theoretical receptive field of the all-static model pixel by pixel, and see that its ERF is
+#    *exactly* zero outside it;
+# 3. reproduce Fig. 3 in miniature on real CIFAR-10 images, upsampled so that the token grid is large: the ViT,
+#    the static model, each dynamic-linear predictor and each dynamic-DWC predictor, at initialisation and after
+#    training;
+# 4. turn the picture into one number per map, the share of gradient mass outside the static field, and ask what
+#    that number does and does not prove.
+#
+# **Which definitions are the paper's.** The ERF method is the reference code's (PAPER.md §7). `bilateral` (linear)
+# and `adaptive` (DWC) are the paper's released layers; the other predictors (`gap`, `linear`, `nonlinear`, `deep`;
+# `gap`, `amp_dir`, `conv`) are the course's reconstruction of strategies the paper only names (chapters 02 and
+# 03). Pairing each predictor with the *static* version of the other layer, so that one predictor is measured at a
+# time, is this chapter's choice, not the paper's. The outside-share number is the course's addition.
+#
+# Everything reusable lives in `wf_lessons.erf`.
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from wf_lessons import config, erf
+from wf_lessons.data import CLASSES, cifar10, normalize
+from wf_lessons.models import WeightFormer, build_model, count_parameters
+
+QUICK = config.quick()
+DEVICE = config.device()
+if QUICK:  # small models, a 20×20 token grid, 10 images
+    WF_NAME, VIT_NAME, ERF_SIZE, PER_CLASS = "wf-cifar-quick", "deit-cifar-quick", 80, 1
+else:  # the course's CIFAR models, a 64×64 token grid, 50 images (as many as the reference averages)
+    WF_NAME, VIT_NAME, ERF_SIZE, PER_CLASS = "wf-cifar", "deit-cifar", 128, 5
+print(f"quick mode: {QUICK}; device: {DEVICE}; models {WF_NAME}, {VIT_NAME}; images {ERF_SIZE}×{ERF_SIZE} px")
+
+# %% [markdown]
+# ## 1. The method, step by step
+#
+# The reference code (`erf.py` of the official repository, PAPER.md §7) measures the ERF of a model on a batch of
+# images like this:
+#
+# 1. forward the images to the **last feature map**, tokens on their grid: `F` of shape `(B, C, h, w)`;
+# 2. take the **central output position** `(h // 2, w // 2)`, apply ReLU, and sum over the channels: one score per
+#    image;
+# 3. back-propagate the score to the **input pixels**: a gradient `(B, 3, H, W)`;
+# 4. apply ReLU to the gradient, sum over the batch and the RGB channels, and average over the images: the raw
+#    map `(H, W)`;
+# 5. for display only: `map^0.2 / max`.
+#
+# Every model of the course has `forward_features(images) -> (B, C, H/p, W/p)`, the feature map after the final
+# LayerNorm. Here are the steps inline, on a tiny seeded WeightFormer and two random 16×16 images:
+
+# %% tags=["nbval-check-output"]
+torch.manual_seed(0)
+toy = WeightFormer(img_size=16, patch_size=2, num_classes=10, embed_dim=16, depth=3).eval()
+x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+
+features = toy.forward_features(x)  # (B, C, h, w)
+h, w = features.shape[-2:]
+centre = (h // 2, w // 2)  # on an even grid: the lower-right of the four middle tokens
+score = features[:, :, centre[0], centre[1]].relu().sum()  # ReLU, sum over channels (and the batch)
+(grad,) = torch.autograd.grad(score, x)  # (B, 3, H, W)
+raw_inline = grad.relu().sum(dim=(0, 1)) / x.shape[0]  # ReLU, sum over batch and RGB, mean over images
+
+raw_package = erf.effective_receptive_field(toy, x)
+print("features", tuple(features.shape), "| centre token", centre, "| gradient", tuple(grad.shape))
+print("raw map", tuple(raw_package.shape))
+print("inline and package agree, max |Δ| < 1e-6:", bool((raw_inline - raw_package).abs().max() < 1e-6))
+
+# %% [markdown]
+# The package version adds what a real measurement needs: checks on the input, images processed in chunks (each
+# image's score depends on that image only, so chunking changes nothing but memory), evaluation mode (no
+# drop-path) and the model's own modes restored afterwards.
+
+# %%
+print(inspect.getsource(erf.effective_receptive_field))
+
+# %% [markdown]
+# **The display transform is kept apart.** The raw map is what we measure; `display_map` is what the paper
+# shows, `x^0.2 / max`. The power 0.2 lifts tiny values enormously: a pixel whose gradient is `1e-10` of the
+# maximum is drawn at `(1e-10)^0.2 = 1e-2` of full brightness. Keep this in mind when looking at the pictures.
+
+# %% tags=["nbval-check-output"]
+for ratio in (1.0, 1e-2, 1e-5, 1e-10, 1e-20):
+    shown = erf.display_map(torch.tensor([[ratio, 1.0]]))[0, 0]
+    print(f"raw value {ratio:>7.0e} of the max -> displayed at {shown:.4f} of full brightness")
+
+# %% [markdown]
+# ## 2. The theoretical receptive field of the static model
+#
+# In the all-static model (every block static, `dynamic_blocks=()`), only two layers mix neighbouring positions:
+# the patch embedding (a p×p patch per token) and the 3×3 depthwise conv of each block (padding 1). Everything
+# else (LayerNorm, the MLP) acts on each token alone. So:
+#
+# - after `depth` blocks, the central token `(ci, cj)` has seen tokens `ci - depth … ci + depth`: each block
+#   widens the field by one token on each side, 2 tokens in all;
+# - token `i` covers pixels `i·p … (i + 1)·p - 1`;
+# - clipped to the image, the field is the half-open pixel box
+#   rows `[max(0, (ci - depth)·p), min(H, (ci + depth + 1)·p))`, and the same for columns.
+#
+# On an even grid the centre `(h // 2, w // 2)` is the lower-right of the four middle tokens. The box is
+# symmetric about that token, so it leaves one token more of the image uncovered at the top and left than at the
+# bottom and right (and reaches the bottom and right edges one block earlier).
+
+# %%
+print(inspect.getsource(erf.theoretical_rf_box))
+
+# %% tags=["nbval-check-output"]
+for name in ("wf-cifar", "wf-cifar-quick"):
+    model = build_model(name, dynamic_blocks=())
+    for size in (32, 80, 128):
+        box = erf.theoretical_rf_box(model, (size, size))
+        print(f"{name:>15} (depth {len(model.blocks):>2}, patch {model.patch_size}) at {size:>3} px: {box}, "
+              f"{box.size[0]}×{box.size[1]} px")
+
+# %% [markdown]
+# At 32 px the course's `wf-cifar` field already covers the whole image: on CIFAR-10's own resolution a static
+# WeightFormer of that depth is global anyway. This is why the images are upsampled in this chapter: on a large
+# grid, the field of the stacked convs is a box in the middle and the question "does anything reach outside it?"
+# has an answer we can see.
+#
+# Now the measurement: on a tiny seeded static model, the raw map must be **exactly zero** outside the box, and
+# non-zero everywhere inside it (the box is not too large).
+
+# %% tags=["nbval-check-output"]
+torch.manual_seed(0)
+tiny_static = WeightFormer(img_size=32, patch_size=2, num_classes=10, embed_dim=16, depth=3, dynamic_blocks=())
+images_toy = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+raw_static = erf.effective_receptive_field(tiny_static, images_toy)
+box = erf.theoretical_rf_box(tiny_static, (32, 32))
+inside = box.mask((32, 32))
+print("box", box)
+print("exactly zero outside:", bool((raw_static[~inside] == 0).all()))
+print("non-zero at every pixel inside:", bool((raw_static[inside] > 0).all()))
+print("outside share:", erf.outside_share(raw_static, tiny_static))
+
+# %% [markdown]
+# ## 3. Real images, upsampled
+#
+# The paper uses ImageNet images at the models' own resolution; we have CIFAR-10 at 32×32. To get a grid large
+# enough to see where the field ends, we upsample (bilinear) real test images after normalising them. WeightFormer
+# works at any size that is a multiple of its patch; the ViT resizes its learned position embedding to the new
+# grid (bicubic, as DeiT does at higher resolution). One test image of each class (quick mode) or five (full
+# run); the first five:
+
+# %%
+images_u8, labels = cifar10("test", per_class=PER_CLASS)
+images = F.interpolate(normalize(images_u8), size=ERF_SIZE, mode="bilinear", align_corners=False)  # (N, 3, S, S)
+print("images", tuple(images.shape), "from", tuple(images_u8.shape))
+
+fig, axes = plt.subplots(1, 5, figsize=(8, 1.9))
+for ax, image, label in zip(axes, images_u8, labels):
+    ax.imshow(image.permute(1, 2, 0))  # (3, 32, 32) -> (32, 32, 3)
+    ax.set_title(CLASSES[label], fontsize=8)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## 4. Fig. 3 at initialisation
+#
+# The columns of the paper's figure, as `wf_lessons.erf.figure3_models` lists them: the ViT baseline, the static
+# model, each dynamic-linear predictor (with static depthwise convs) and each dynamic-DWC predictor (with static
+# linear layers). All WeightFormers have the reference pattern of dynamic blocks (block i is dynamic when
+# `(i + 2) % 3 == 0`) and are built from the same seed.
+
+# %%
+ZOO = erf.figure3_models(WF_NAME, VIT_NAME)
+
+
+def build(label):
+    """A freshly initialised model of one column (same seed for every column)."""
+    name, overrides = ZOO[label]
+    torch.manual_seed(0)
+    return build_model(name, **overrides)
+
+
+initial_models = {label: build(label).to(DEVICE) for label in ZOO}
+for label, (name, overrides) in ZOO.items():
+    print(f"{label:>14}: {name} {overrides}, {count_parameters(initial_models[label]):,} parameters")
+
+# %%
+raw_maps = {"at initialisation": {}}
+for label, model in initial_models.items():
+    raw_maps["at initialisation"][label] = erf.effective_receptive_field(model, images)
+boxes = {label: erf.theoretical_rf_box(model, (ERF_SIZE, ERF_SIZE)) for label, model in initial_models.items()}
+shares = {row: {label: erf.outside_share(m, initial_models[label]) for label, m in maps.items()}
+          for row, maps in raw_maps.items()}
+for label, share in shares["at initialisation"].items():
+    print(f"{label:>14}: share of the ERF mass outside the static field {share:.3g}")
+
+# %%
+fig = erf.plot_erf_grid(raw_maps, shares, boxes)
+plt.show()
+
+# %% [markdown]
+# **What the first row shows.** The static model is black outside its box: not small, exactly zero. Every
+# predictor, linear or DWC, lights up the whole image already at initialisation, and so does the ViT. But look at
+# the numbers printed on the panels: the *linear* predictors put only a tiny share of the mass outside the box,
+# the *DWC* predictors a share orders of magnitude larger. The `x^0.2` display makes both look like a "global
+# background". Why so different? Compare, in the first dynamic block (block 1), the size of the predicted part
+# with the static part it is added to (mean column norm of the linear weight, mean kernel norm of the DWC, on two
+# of the images):
+
+# %%
+def first_dynamic_layer_sizes(model, layer_name, images):
+    """Norm of the predicted part against the static part in block 1's linear1 or dwc, for a batch of images."""
+    block = model.blocks[1]
+    captured = {}
+    layer = getattr(block, layer_name)
+    handle = layer.register_forward_hook(lambda module, args, output: captured.update(args=args))
+    with torch.no_grad():
+        model.forward_features(images)
+    handle.remove()
+    if layer_name == "linear1":
+        x, hw = captured["args"]
+        dynamic = layer.dynamic_weight(x, hw).norm(dim=1).mean()  # mean column norm of Ŵ (B, C, D)
+        static = layer.static_weight().norm(dim=0).mean()  # mean column norm of W0 (C, D)
+    else:
+        (x,) = captured["args"]
+        dynamic = layer.dynamic_kernels(x).flatten(2).norm(dim=2).mean()  # mean kernel norm (B, C, 3, 3)
+        static = layer.static_kernel.flatten(1).norm(dim=1).mean()  # mean kernel norm of K0 (C, 1, 3, 3)
+    return dynamic.item(), static.item()
+
+
+for label in [label for label in ZOO if label.startswith(("lin ", "dwc "))]:
+    layer_name = "linear1" if label.startswith("lin ") else "dwc"
+    dynamic, static = first_dynamic_layer_sizes(initial_models[label], layer_name, images[:2].to(DEVICE))
+    print(f"{label:>14}: predicted part {dynamic:.2e}, static part {static:.2e}, ratio {dynamic / static:.1e}")
+
+# %% [markdown]
+# At initialisation every dynamic linear layer's prediction is orders of magnitude smaller than its static
+# weight: the generator's weights are all trunc-normal with std 0.02, and the prediction is a product of several
+# of them (PAPER.md §2; `deep` multiplies the most, and starts the smallest). These networks start as static
+# ConvNet/MLPs and have to *learn* to use the global path. The dynamic DWC layers are different: the 1×1
+# convolutions of `adaptive`, `amp_dir` and `conv` keep PyTorch's default initialisation, and their normalised
+# prediction is not small next to the static kernel `K0` (trunc-normal, std 0.02): compare the ratios. `gap`'s
+# predictor is made of `nn.Linear` layers, which get the trunc-normal initialisation, and its ratio is the
+# smallest of the four. So from the first step a sizeable part of each DWC kernel is predicted from the whole
+# image, and the whole image reaches every token through it.
+#
+# ## 5. After training
+#
+# Fig. 3's second row shows the same models after training. The chapter uses, for each column, a **checkpoint
+# from a training run of chapters 06 or 07** when `data/checkpoints/` holds one of exactly that model
+# (`wf_lessons.erf.find_checkpoints` matches the model name and its overrides, drop-path aside). For every
+# column without one it runs a **short training here**, through the course's own training loop
+# (`wf_lessons.train.train`): 24 steps on a subset of CIFAR-10 in quick mode, two epochs of the whole training set
+# in a full run. The table below says which each column got. A few dozen steps teach a model very little (its test
+# accuracy is printed), so in quick mode do not read much into the second row; the full run's trainings, or
+# chapter 07's checkpoints, are the ones to draw conclusions from.
+
+# %%
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from wf_lessons.train import TrainConfig, load_model, train
+
+checkpoints = erf.find_checkpoints(ZOO)
+if QUICK:  # per column: 24 steps of 32 images, evaluated on 100 test images
+    SHORT = {"epochs": 1, "steps_per_epoch": 24, "batch_size": 32, "warmup_epochs": 0.1}
+    TRAIN_PER_CLASS, TEST_PER_CLASS = 200, 10
+else:  # per column: 2 epochs over the whole training set, evaluated on the whole test set (a GPU is expected)
+    SHORT = {"epochs": 2, "batch_size": 256, "warmup_epochs": 0.2}
+    TRAIN_PER_CLASS, TEST_PER_CLASS = None, None
+missing = [label for label in ZOO if label not in checkpoints]
+print("short training:", SHORT, "| training images per class:", TRAIN_PER_CLASS or "all")
+for label in ZOO:
+    if label in checkpoints:
+        c = checkpoints[label]
+        print(f"{label:>14}: checkpoint {c['path'].name} (epoch {c['epoch']} of {c['epochs']})")
+    else:
+        print(f"{label:>14}: no checkpoint, short training here")
+
+# %% [markdown]
+# To replace a short training by a real one, run the training command for that column (the `gpu` preset for the
+# full-size models, `quick-cpu` for the quick ones) and re-run this chapter; it picks the checkpoint up. The
+# commands for the columns that have none:
+
+# %%
+def train_command(label):
+    """The training command that makes a checkpoint this chapter will pick up for one column."""
+    name, overrides = ZOO[label]
+    flags = [f"--override {k}={v}" if isinstance(v, str) else f"--override '{k}={v!r}'" for k, v in overrides.items()]
+    run = "erf-" + label.replace(" ", "-")
+    preset = "quick-cpu" if QUICK else "gpu"
+    return " ".join(["python -m wf_lessons.train --preset", preset, "--model", name, *flags, "--run-name", run])
+
+
+for label in missing:
+    print(train_command(label))
+
+# %%
+train_data = cifar10("train", per_class=TRAIN_PER_CLASS)
+test_data = cifar10("test", per_class=TEST_PER_CLASS)
+trained_models, trained_how = {}, {}
+with TemporaryDirectory() as folder:
+    for label in ZOO:
+        if label in checkpoints:
+            trained_models[label] = load_model(checkpoints[label]["path"], device=DEVICE)
+            c = checkpoints[label]
+            trained_how[label] = f"checkpoint {c['path'].name} (epoch {c['epoch']} of {c['epochs']})"
+            continue
+        name, overrides = ZOO[label]
+        run = TrainConfig(model=name, model_overrides=dict(overrides), lr=2e-3, seed=0, **SHORT,
+                          run_name="erf-" + label.replace(" ", "-"), checkpoint_dir=Path(folder),
+                          write_log=False, progress=False, device=str(DEVICE))
+        log = train(run, data=(train_data, test_data))
+        trained_models[label] = load_model(log["checkpoint"], device=DEVICE)
+        trained_how[label] = (f"{log['epochs_done']} epoch(s) of {log['data']['steps_per_epoch']} steps here, "
+                              f"test accuracy {log['test_acc']:.1%} on {log['test_images']} images")
+for label, how in trained_how.items():
+    print(f"{label:>14}: {how}")
+
+# %%
+raw_maps["after training"] = {label: erf.effective_receptive_field(model, images)
+                              for label, model in trained_models.items()}
+shares["after training"] = {label: erf.outside_share(m, trained_models[label])
+                            for label, m in raw_maps["after training"].items()}
+fig = erf.plot_erf_grid(raw_maps, shares, boxes)
+plt.show()
+
+# %% [markdown]
+# The paper's trained Adaptive and Amp-Dir maps also show **3×3 grid lines**. Their predictor pools the token grid
+# with `AdaptiveAvgPool2d(3)`, whose bins overlap when the grid side is not a multiple of 3 (chapter 03): the
+# shared rows and columns feed two bins, hence two taps of every kernel. On this chapter's grid they fall here
+# (look for them in the `dwc adaptive` and `dwc amp_dir` panels of a well-trained model):
+
+# %%
+from wf_lessons.dynamic_dwconv import adaptive_pool_bins
+
+patch = initial_models["static"].patch_size
+side = ERF_SIZE // patch
+bins = adaptive_pool_bins(side, 3)
+shared = sorted({t for (_, end), (start, _) in zip(bins, bins[1:]) for t in range(start, end)})
+print(f"{side}×{side} tokens; bins {bins}; shared token rows/columns {shared}; "
+      f"pixels {[(t * patch, (t + 1) * patch - 1) for t in shared]}")
+
+# %% [markdown]
+# ## 6. One number per map
+#
+# The pictures are made to be looked at; the claim deserves a measurement. For each map, the share of its mass
+# outside the theoretical field of the static model (the dashed box), before and after training, on a log scale
+# (the shares span many decades; an exact zero is drawn at the floor and labelled `0`):
+
+# %%
+fig = erf.plot_outside_shares(shares)
+plt.show()
+print(f"{'':>14}  {'at init':>10}  {'trained':>10}  {'trained / init':>14}")
+for label in ZOO:
+    before, after = shares["at initialisation"][label], shares["after training"][label]
+    ratio = f"{after / before:14.3g}" if before > 0 else f"{'-':>14}"
+    print(f"{label:>14}  {before:10.3g}  {after:10.3g}  {ratio}")
+grew = [label for label in ZOO if shares["after training"][label] > shares["at initialisation"][label]]
+shrank = [label for label in ZOO if shares["after training"][label] < shares["at initialisation"][label]]
+print("share grew during training:  ", ", ".join(grew) or "none")
+print("share shrank during training:", ", ".join(shrank) or "none")
+
+# %% [markdown]
+# **What this proves.** Two things, exactly. The static model's field ends at the box: its share is zero, not
+# merely small, because no layer of it connects a pixel outside the box to the central token. And every predictor
+# breaks that wall from the first step: its share is strictly positive, so the central token's output depends on
+# pixels the stacked 3×3 convolutions cannot reach. This is the structural claim of the paper's Fig. 3, and it
+# holds for every predictor, the course's reconstructions included.
+#
+# **What it does not prove.**
+#
+# - *Non-zero is not the same as useful.* The linear predictors start with a share of the order printed above: a
+#   gradient that exists, yet is far too small to matter for the prediction. Under `x^0.2` it still paints the
+#   whole panel (section 1: a value at 1e-10 of the maximum is drawn at 1% brightness). Read the panels together
+#   with the numbers.
+# - *Sensitivity is not use.* The ERF is the gradient of one token at one point, for a few images: it says the
+#   output would move if far pixels moved, not that the model's accuracy relies on far pixels. Whether global
+#   context helps is a question for accuracy (chapters 06 and 07), not for this figure.
+# - *Half the gradient is thrown away.* The reference method keeps only the positive part of each gradient
+#   (ReLU), so two regions that pull in opposite directions both show up as "seen".
+# - *The share depends on the set-up.* On CIFAR-10's own 32×32 images the static `wf-cifar` field already covers
+#   the whole image (section 2); the upsampled images enlarge the grid to make the question visible, and the
+#   models were trained at 32×32, so this is also a change of resolution for them. A larger image gives a larger
+#   outside region, hence a larger share, for the same model.
+# - *A short training says little.* How the maps change with training (the paper reports a local peak on a global
+#   background) can only be read from models trained long enough; in quick mode they were not. The lists printed
+#   above say which shares moved which way in this run, nothing more.
+#
+# The ViT's field is global by construction (every token attends to every token), so its positive share needs no
+# prediction at all; its interesting feature is the opposite: at initialisation most of its mass sits on the
+# central patch, carried by the residual stream.
+
+# %% [markdown]
+# ## Summary
+#
+# - The reference ERF: the channel sum of the ReLU of the central output token of the last feature map,
+#   back-propagated to the pixels; ReLU of the gradient, summed over RGB, averaged over images
+#   (`erf.effective_receptive_field`). The display `x^0.2 / max` is separate (`erf.display_map`) and lifts tiny
+#   values to visible ones.
+# - The all-static model's field is a box of `(2·depth + 1)·p` pixels around the central token (clipped to the
+#   image; on an even grid the centre token sits one token past the middle): `erf.theoretical_rf_box`. Its ERF
+#   is exactly zero outside it and non-zero inside.
+# - Every predictor, linear or DWC, puts gradient mass outside that box from initialisation on; a dynamic block
+#   with static predictors does not (LayerNorm is per token). `erf.outside_share` turns this into one number.
+# - The numbers differ by orders of magnitude between predictors at initialisation: the dynamic linear layers
+#   start almost static, the dynamic DWC layers start mostly predicted. The `x^0.2` display hides this.
+# - Non-zero is not useful, and sensitivity is not use: the ERF shows that global paths exist, not that the model
+#   needs them. Accuracy, in chapters 06 and 07, answers that.
+#
+# ## Exercises
+#
+# Check each answer with `erf.check_exercise(number, answer)`; it prints whether the answer is right.
+#
+# 1. The all-static `wf-cifar` model (depth 13, patch 2) on 128×128 images: how many pixels wide is the
+#    theoretical receptive field of the central output token? (Pencil and paper first.)
+# 2. Same patch and image size: what is the smallest depth whose theoretical field covers the whole image? Mind
+#    the centre convention on the even 64×64 grid.
+# 3. Build a WeightFormer whose dynamic blocks use `linear_predictor="static"` and `dwc_predictor="static"`. Is its
+#    raw map exactly zero outside the theoretical field (`True` or `False`)? Predict first, then measure.
+# 4. Under the `x^0.2 / max` display, at what fraction of full brightness is a pixel whose raw value is 1e-10 of
+#    the maximum drawn? (A float.)
+
+# %%
+answer_1 = None  # replace None with your answers
+answer_2 = None
+answer_3 = None
+answer_4 = None
+
+for number, answer in enumerate([answer_1, answer_2, answer_3, answer_4], start=1):
+    erf.check_exercise(number, answer)
+
+# %% [markdown]
+# ### Solutions
+#
+# Try the exercises first. The cell below computes each answer and checks it.
+#
+# 1. 64×64 tokens, centre token 32: tokens 32 - 13 = 19 to 32 + 13 = 45, that is 27 tokens of 2 pixels.
+# 2. The box needs `32 - depth <= 0` (top) and `32 + depth >= 63` (bottom): depth 32; towards the bottom-right 31
+#    would be enough, because the centre of an even grid sits one token past the middle.
+# 3. Exactly zero: LayerNorm normalises each token alone, and static linear layers and static 3×3 convs are the
+#    layers of the static model. Only a predictor makes a block global.
+# 4. `(1e-10)^0.2 = 1e-2`: one hundredth of full brightness, which the colour map draws visibly.
+
+# %% tags=["nbval-check-output"]
+static_wf = build_model("wf-cifar", dynamic_blocks=())
+solution_1 = erf.theoretical_rf_box(static_wf, (128, 128)).size[0]
+
+ci = 64 // 2  # central token of the 64×64 grid
+solution_2 = max(ci - 0, (64 - 1) - ci)  # reach row 0 above and row 63 below
+deep_static = WeightFormer(img_size=128, patch_size=2, embed_dim=8, depth=solution_2, dynamic_blocks=())
+print("depth", solution_2, "box", erf.theoretical_rf_box(deep_static, (128, 128)))
+
+torch.manual_seed(0)
+both_static = WeightFormer(img_size=32, patch_size=2, num_classes=10, embed_dim=16, depth=3,
+                           linear_predictor="static", dwc_predictor="static")
+raw = erf.effective_receptive_field(both_static, images_toy)
+solution_3 = erf.outside_share(raw, both_static) == 0.0
+
+solution_4 = erf.display_map(torch.tensor([[1e-10, 1.0]]))[0, 0].item()
+
+for number, answer in enumerate([solution_1, solution_2, solution_3, solution_4], start=1):
+    erf.check_exercise(number, answer)
