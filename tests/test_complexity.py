@@ -114,3 +114,16 @@ def test_loglog_slope_rejects_bad_input():
         complexity.loglog_slope([1.0, 2.0], [0.0, 2.0])
     with pytest.raises(ValueError, match="different x"):
         complexity.loglog_slope([2.0, 2.0], [1.0, 3.0])
+
+
+def test_time_fn_best_ignores_slow_outliers():
+    import time
+
+    delays = iter([0.0, 0.05, 0.001, 0.05])  # warm-up, then a fast call between two slow ones
+
+    def fn():
+        time.sleep(next(delays))
+
+    assert complexity.time_fn(fn, repeats=3, warmup=1, best=True) < 0.04
+    delays = iter([0.0, 0.05, 0.001, 0.05])
+    assert complexity.time_fn(fn, repeats=3, warmup=1) >= 0.05
