@@ -716,8 +716,8 @@ for side in (32, 48, 64, 96, 128, 192, 256):
 # small operations (poolings, per-image weight products, a grouped convolution with one group per image and
 # channel), while a ViT is almost all large matmuls, the operation every processor runs fastest. So below 6·d
 # tokens WeightFormer can be at most about twice as fast as a ViT with the same per-token work, at a few hundred
-# tokens hardly faster at all, and in time it may well be slower. Its advantage has to show on the token axis, at
-# large N. That is what the benchmark measures.
+# tokens at best by its small FLOP lead, and in time it may even be slower. Its advantage has to show on the token
+# axis, at large N. That is what the benchmark measures.
 #
 # ## 8. Time and memory against N, measured
 #
@@ -870,10 +870,10 @@ logs = {kind: report_log(f"bench-scaling-{kind}") for kind in ("cpu", "cuda")}
 #   N = 6·d tokens (computed in section 7: 1152 tokens at d = 192). Below that, attention is the minor part of a
 #   ViT's cost, so a model that replaces it with layers costing about as much per token as the linear layers can
 #   save less than 2×, and at the few hundred tokens of ImageNet at patch 16 or CIFAR at patch 2 only the small
-#   fractions printed in section 7. On a CPU at small N WeightFormer is therefore not meaningfully faster: at the
-#   smallest sizes of the live run it is slower (time ratios above 1), and where it gets ahead at a few hundred
-#   tokens its lead is of the order of its FLOP lead (the `FLOPs wf / ViT` column), which section 7 traced to a
-#   slightly smaller per-token budget plus a minor attention share. Above 6·d the ViT's cost grows quadratically
+#   fractions printed in section 7. At small N, WeightFormer's lead in time is therefore of the order of its FLOP
+#   lead, which section 7 traced to a slightly smaller per-token budget plus a minor attention share: compare the
+#   time ratios with the FLOP ratios at the smallest sizes of the committed run (with the tiny models of the live
+#   quick run it can even be slower). Above 6·d the ViT's cost grows quadratically
 #   and WeightFormer's linearly, so the gap widens with every doubling of N: that is what the slopes and the
 #   ratios at the largest sizes of the committed runs show.
 # - **What linear scaling buys is resolution**, not speed at ImageNet-classification size: at 224 px with patch 16
@@ -902,8 +902,8 @@ logs = {kind: report_log(f"bench-scaling-{kind}") for kind in ("cpu", "cuda")}
 # - `load_reference_state_dict` loads checkpoints in the official layout (also wrapped in `{"model": ...}`) and
 #   lists every missing, unexpected and mis-shaped key when one does not fit.
 # - Attention equals a ViT block's linear layers at N = 6·d tokens; below that, replacing attention saves less
-#   than 2× over a ViT with the same per-token work, and on a CPU at small N WeightFormer is not meaningfully
-#   faster. Its advantage is on the token axis: time and memory that grow linearly with N.
+#   than 2× over a ViT with the same per-token work, and at small N WeightFormer's lead in time is of the order
+#   of its lead in FLOPs. Its advantage is on the token axis: time and memory that grow linearly with N.
 #
 # ## Exercises
 #

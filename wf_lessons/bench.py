@@ -4,6 +4,10 @@
 number of tokens grows (larger images at a fixed patch), with peak memory and counted FLOPs; prints the table,
 the log-log slope of each curve over its three largest sizes and the crossover where WeightFormer becomes
 faster, and writes a run log ``data/runs/bench-scaling-<device>.json``.
+
+``python -m wf_lessons.bench train-throughput`` measures training images/s of ``wf-cifar`` and ``deit-cifar`` side
+by side on the current device, with the training step of :mod:`wf_lessons.train` (AdamW, bf16 autocast on GPU,
+optionally ``torch.compile``), and writes ``data/runs/bench-train-throughput-<device>.json``.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def forward_flops(model: nn.Module, images: torch.Tensor) -> int:
 
 
 def measure(model: nn.Module, images: torch.Tensor, repeats: int) -> dict[str, Any]:
-    """Forward and forward+backward median times (s), memory (bytes) and counted forward FLOPs of one batch."""
+    """Forward and forward+backward times (s, best of ``repeats``), memory (bytes) and counted forward FLOPs."""
 
     def forward() -> None:
         with torch.no_grad():
@@ -89,8 +93,8 @@ def measure(model: nn.Module, images: torch.Tensor, repeats: int) -> dict[str, A
 
     memory, how = peak_memory_bytes(model, images)
     return {
-        "forward_s": time_fn(forward, repeats=repeats, warmup=1),
-        "forward_backward_s": time_fn(forward_backward, repeats=repeats, warmup=1),
+        "forward_s": time_fn(forward, repeats=repeats, warmup=1, best=True),
+        "forward_backward_s": time_fn(forward_backward, repeats=repeats, warmup=1, best=True),
         "memory_bytes": memory,
         "memory_kind": how,
         "flops": forward_flops(model, images),
@@ -163,10 +167,10 @@ def summarize(measured: dict[str, Any]) -> dict[str, Any]:
 
 def print_report(measured: dict[str, Any], summary: dict[str, Any]) -> None:
     results = measured["results"]
-    print(f"\n{'model':<18}{'N':>7}{'fwd ms':>10}{'fwd+bwd ms':>12}{'mem MiB':>10}{'GFLOPs':>9}")
+    print(f"\n{'model':<24}{'N':>7}{'fwd ms':>10}{'fwd+bwd ms':>12}{'mem MiB':>10}{'GFLOPs':>9}")
     for label, rows in results.items():
         for r in rows:
-            print(f"{label:<18}{r['tokens']:>7}{r['forward_s'] * 1e3:>10.1f}{r['forward_backward_s'] * 1e3:>12.1f}"
+            print(f"{label:<24}{r['tokens']:>7}{r['forward_s'] * 1e3:>10.1f}{r['forward_backward_s'] * 1e3:>12.1f}"
                   f"{r['memory_bytes'] / 2**20:>10.1f}{r['flops'] / 1e9:>9.2f}")
     print(f"\nmemory: {next(iter(results.values()))[0]['memory_kind']}")
     print("\nfwd+bwd time ratio WeightFormer / attention, side by side:")
@@ -174,9 +178,9 @@ def print_report(measured: dict[str, Any], summary: dict[str, Any]) -> None:
     for i, n in enumerate(measured["tokens"]):
         print(f"{n:>7}" + "".join(f"{ratios[i]:>19.2f}×" for ratios in summary["time_ratio_wf_over"].values()))
     print("\nlog-log slopes over the three largest sizes:")
-    print(f"{'model':<18}{'fwd':>7}{'fwd+bwd':>9}{'memory':>8}{'FLOPs':>7}")
+    print(f"{'model':<24}{'fwd':>7}{'fwd+bwd':>9}{'memory':>8}{'FLOPs':>7}")
     for label, s in summary["slopes_last3"].items():
-        print(f"{label:<18}{s['forward_s']:>7.2f}{s['forward_backward_s']:>9.2f}{s['memory_bytes']:>8.2f}"
+        print(f"{label:<24}{s['forward_s']:>7.2f}{s['forward_backward_s']:>9.2f}{s['memory_bytes']:>8.2f}"
               f"{s['flops']:>7.2f}")
     print("\nWeightFormer becomes faster (fwd+bwd) than")
     for label, where in summary["crossover_forward_backward"].items():
@@ -200,6 +204,108 @@ def _scaling_main(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- train-throughput
+THROUGHPUT_MODELS = ("wf-cifar", "deit-cifar")
+CIFAR_TRAIN_IMAGES = 50_000
+
+
+def train_throughput(
+    models: Sequence[str] = THROUGHPUT_MODELS,
+    batch: int = 512,
+    steps: int = 20,
+    warmup: int = 5,
+    device: torch.device | None = None,
+    compile: bool = False,
+    bf16: bool | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Training images/s of each model, one after the other on the same device, with synthetic 32×32 batches.
+
+    Each model runs ``warmup`` untimed steps (compilation happens there), then ``steps`` timed ones of
+    :func:`wf_lessons.train.train_step`. Returns ``{"results": {name: row}, "ratio_wf_over_deit": ...}``.
+    """
+    from wf_lessons.train import build_optimizer, train_step
+
+    if batch < 1 or steps < 1 or warmup < 0:
+        raise ValueError(f"need batch >= 1, steps >= 1 and warmup >= 0, got {batch}, {steps} and {warmup}")
+    device = device or config.device()
+    bf16 = device.type == "cuda" if bf16 is None else bf16
+    results: dict[str, dict[str, Any]] = {}
+    for name in models:
+        torch.manual_seed(0)
+        model = build_model(name, **(overrides or {})).to(device)
+        size = model.img_size
+        images = torch.randn(batch, 3, size, size, device=device)
+        labels = torch.randint(0, model.num_classes, (batch,), device=device)
+        flops = forward_flops(model.eval(), images[:1])
+        model.train()
+        optimizer = build_optimizer(model, 1e-3, 0.05)
+        step_model = torch.compile(model) if compile else model
+        start = time.perf_counter()
+        for i in range(warmup + steps):
+            if i == warmup:
+                _sync(device)
+                warmup_s = time.perf_counter() - start
+                start = time.perf_counter()
+            train_step(step_model, optimizer, images, labels, label_smoothing=0.1, grad_clip=5.0, bf16=bf16)
+        _sync(device)
+        step_s = (time.perf_counter() - start) / steps
+        results[name] = {
+            "images_per_s": batch / step_s,
+            "step_s": step_s,
+            "epoch_s_estimate": CIFAR_TRAIN_IMAGES / (batch / step_s),
+            "warmup_s": warmup_s,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "flops_per_image": flops,
+            "train_tflops_per_s_estimate": 3 * flops * batch / step_s / 1e12,
+        }
+        if progress:
+            print(f"  {name:<12} {batch / step_s:10.1f} images/s ({step_s * 1e3:.1f} ms per step of {batch})",
+                  flush=True)
+        del model, optimizer, step_model
+    names = list(results)
+    ratio = None
+    if len(names) == 2:
+        ratio = results[names[0]]["images_per_s"] / results[names[1]]["images_per_s"]
+    return {"batch": batch, "steps": steps, "warmup": warmup, "compile": compile, "bf16": bf16,
+            "results": results, "throughput_ratio_first_over_second": ratio}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _train_throughput_main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = config.device(args.device)
+    gpu = device.type == "cuda"
+    batch = args.batch or (512 if gpu else 64)
+    steps = args.steps or (30 if gpu else 3)
+    warmup = args.warmup if args.warmup is not None else ((10 if args.compile else 5) if gpu else 1)
+    log = {"benchmark": "train-throughput", **runlog.environment(device)}
+    print(f"training throughput on {log['device']}: batch {batch}, {warmup} warm-up + {steps} timed steps, "
+          f"compile {args.compile}")
+    start = time.perf_counter()
+    measured = train_throughput(args.models, batch, steps, warmup, device, args.compile)
+    rows = measured["results"]
+    print(f"\n{'model':<12}{'images/s':>11}{'ms/step':>10}{'epoch s (est.)':>16}{'TFLOP/s (est.)':>16}")
+    for name, r in rows.items():
+        print(f"{name:<12}{r['images_per_s']:>11.1f}{r['step_s'] * 1e3:>10.1f}{r['epoch_s_estimate']:>16.1f}"
+              f"{r['train_tflops_per_s_estimate']:>16.2f}")
+    if measured["throughput_ratio_first_over_second"] is not None:
+        first, second = list(rows)
+        print(f"\n{first} / {second} training throughput, side by side: "
+              f"{measured['throughput_ratio_first_over_second']:.2f}×")
+    log |= {**measured, "wall_s": time.perf_counter() - start,
+            "note": "synthetic batches; TFLOP/s estimate = 3 × forward FLOPs × images/s"}
+    path = runlog.write(log, args.name or f"bench-train-throughput-{device.type}")
+    print(f"\nrun log: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -209,7 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     s.add_argument("--name", help="run log name (default: bench-scaling-<device>)")
+    t = sub.add_parser("train-throughput", help="training images/s of wf-cifar and deit-cifar, side by side")
+    t.add_argument("--models", nargs="+", default=list(THROUGHPUT_MODELS), help="model names to compare")
+    t.add_argument("--batch", type=int, help="batch size (default: 512 on GPU, 64 on CPU)")
+    t.add_argument("--steps", type=int, help="timed steps (default: 30 on GPU, 3 on CPU)")
+    t.add_argument("--warmup", type=int, help="untimed steps first (default: 5 on GPU, 10 with --compile, 1 on CPU)")
+    t.add_argument("--compile", action="store_true", help="torch.compile each model")
+    t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's default)")
+    t.add_argument("--name", help="run log name (default: bench-train-throughput-<device>)")
     args = parser.parse_args(argv)
+    if args.command == "train-throughput":
+        return _train_throughput_main(args)
     return _scaling_main(args)
 
 

@@ -309,6 +309,11 @@ CONFIGS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     # quick mode: the same architectures, small enough to train on two CPU cores in a few minutes
     "wf-cifar-quick": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 96, "depth": 5}),
     "deit-cifar-quick": (ViT, {**CIFAR, "patch_size": 4, "embed_dim": 96, "depth": 4, "num_heads": 3}),
+    # the quick-cpu training preset (wf_lessons.train): a few epochs of real CIFAR-10 on two CPU cores. Explicit
+    # ("math") attention: at 64 tokens it is faster on a CPU than the fused kernel, most of all under bf16
+    "wf-cifar-tiny": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 4}),
+    "deit-cifar-tiny": (ViT, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 4, "num_heads": 2,
+                              "attn_backend": "math"}),
 }
 MODEL_NAMES = tuple(CONFIGS)
 
@@ -385,13 +390,14 @@ def predicted_weights(model: WeightFormer, images: Tensor) -> dict[int, dict[str
     finally:
         for h in hooks:
             h.remove()
-    return {
-        i: {
-            "linear": model.blocks[i].linear1.predicted_weight(*inputs[i]["linear"]),
-            "dwc": model.blocks[i].dwc.predicted_kernels(*inputs[i]["dwc"]),
+    with torch.no_grad():
+        return {
+            i: {
+                "linear": model.blocks[i].linear1.predicted_weight(*inputs[i]["linear"]),
+                "dwc": model.blocks[i].dwc.predicted_kernels(*inputs[i]["dwc"]),
+            }
+            for i in sorted(inputs)
         }
-        for i in sorted(inputs)
-    }
 
 
 __all__ = [

@@ -1,0 +1,596 @@
+# %% [markdown]
+# # 06 · Training a small WeightFormer on CIFAR-10, side by side with DeiT
+#
+# Chapters 01–04 built WeightFormer and its DeiT-style baseline; chapter 04 sized both for CIFAR-10 at about five
+# million parameters (`wf-cifar`, `deit-cifar`). This chapter trains them from scratch, with one pipeline for
+# both, so that the only difference between the two runs is the token mixer: predicted weights against attention.
+#
+# In this chapter you will
+#
+# 1. look at CIFAR-10 the way the trainer sees it: two uint8 tensors that live on the device;
+# 2. go through the training recipe piece by piece and see why each trick is there — augmentation as batched
+#    tensor ops, label smoothing, AdamW without decay on 1-D parameters, warm-up and cosine, gradient clipping,
+#    drop-path, EMA, bf16, `torch.compile`, test-time flips — and the two presets built from them;
+# 3. run a short training live;
+# 4. read the committed runs of WeightFormer and DeiT side by side, accuracy against epochs and against time;
+# 5. see where a trained model goes wrong (a confusion matrix, its most confident mistakes);
+# 6. pick a test image and look at the weights and kernels WeightFormer predicts for it.
+#
+# Everything reusable lives in `wf_lessons.train` (the loop, its command line, checkpoints, run logs),
+# `wf_lessons.augment` (the batched augmentations) and `wf_lessons.data` (the tensors and the device loader).
+# Long runs are commands, not cells: the chapter loads their run logs from `data/runs/` and prints the command that
+# made each one. In quick mode the live run is a tiny model for a few steps on a slice of the data.
+
+# %%
+import glob
+import inspect
+import math
+import random
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from wf_lessons import augment, config, data, runlog, train
+from wf_lessons.models import WeightFormer, build_model, count_parameters, predicted_weights
+
+QUICK = config.quick()
+DEVICE = config.device()
+torch.set_num_threads(1)  # small models on a shared two-core CPU: one thread is the fastest and the steadiest
+print("quick mode:", QUICK, "| device:", DEVICE.type)
+
+# %% [markdown]
+# ## 1. The data, as the trainer sees it
+#
+# `data.cifar10(split)` returns the whole split as two tensors: uint8 images `(N, 3, 32, 32)` and int64 labels
+# `(N,)`. The first call decodes the images once into a cache file; later calls just load that file. The whole
+# training split, one byte per pixel, is small enough (the cell prints its size) to keep on any GPU for the whole
+# run, which is what the trainer does: no data-loader workers, no per-image Python, as in airbench.
+
+# %% tags=["nbval-check-output"]
+train_images, train_labels = data.cifar10("train")
+test_images, test_labels = data.cifar10("test")
+print("train:", tuple(train_images.shape), train_images.dtype, "| labels", tuple(train_labels.shape),
+      train_labels.dtype)
+print("test: ", tuple(test_images.shape), test_images.dtype)
+print(f"train images take {train_images.numel() / 2**20:.1f} MiB as uint8")
+print("images per class (train):", torch.bincount(train_labels).tolist())
+print("images per class (test): ", torch.bincount(test_labels).tolist())
+
+# %% [markdown]
+# Ten balanced classes of tiny photographs. Eight of each:
+
+# %%
+fig, axes = plt.subplots(10, 8, figsize=(7, 9))
+for c, name in enumerate(data.CLASSES):
+    first = torch.nonzero(train_labels == c).flatten()[:8]
+    for j, i in enumerate(first):
+        axes[c, j].imshow(train_images[i].permute(1, 2, 0))
+        axes[c, j].set_xticks([])
+        axes[c, j].set_yticks([])
+    axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+plt.suptitle("CIFAR-10: the first eight training images of each class")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 2. The recipe, piece by piece
+#
+# Small vision transformers trained from scratch on CIFAR-10 need help: they have no convolution's built-in
+# preference for local patterns, and 50,000 images are few. The strong small-model results collected in the course's
+# paper notes (PAPER.md §8) all lean on the same things: enough tokens (patch 2–4 at 32 px), a pooled head, and
+# DeiT-style regularisation. For scale, those notes list CCT-7/3x1 (3.8M parameters) at 94.78% after 200 epochs,
+# a width-192 ViT with SPT+LSA at 94.53% after 100 epochs (93.58% for the plain ViT with the same recipe), and
+# airbench's ResNet at 94% in 2.6 s on an A100, the latter by keeping the data on the GPU, augmenting there, bf16,
+# `torch.compile`, large batches, label smoothing, weight averaging and flip test-time augmentation. Our recipe takes
+# the engineering of airbench and the regularisation of DeiT. Each piece below is one switch of `TrainConfig`.
+#
+# ### 2.1 The whole split on the device, batches cut there
+#
+# `data.DeviceLoader` moves the uint8 tensors to the device once. Each epoch draws a permutation from a generator
+# seeded with `(seed, epoch)`, cuts batches, random-crops them (4 pixels of zero padding, one gather for the batch)
+# and flips half of them, all as tensor ops, then normalises with CIFAR-10's mean and std. Seeding per epoch is
+# what makes `--resume` exact: epoch 7 yields the same batches whether or not the run stopped after epoch 6.
+
+# %% tags=["nbval-check-output"]
+loader = data.DeviceLoader(train_images[:512], train_labels[:512], batch_size=64, train=True, device="cpu", seed=0)
+images, labels = next(loader.epoch(0))
+again, _ = next(loader.epoch(0))
+print("batch:", tuple(images.shape), images.dtype, "| labels:", tuple(labels.shape), labels.dtype)
+print("batches per epoch:", len(loader), "(512 // 64; training drops a last partial batch)")
+print("epoch 0 drawn twice gives the same batch:", torch.equal(images, again))
+print("mean and std of a normalised batch are near 0 and 1:", abs(images.mean().item()) < 0.3,
+      abs(images.std().item() - 1) < 0.3)
+
+# %% [markdown]
+# ### 2.2 Stronger augmentations, still batched
+#
+# Cropping and flipping say "a shifted or mirrored cat is still a cat". DeiT adds four more, and
+# `wf_lessons.augment` implements each as tensor ops on the whole batch, each with its own switch:
+#
+# - **RandAugment** (`randaugment_ops`, `randaugment_magnitude`): every image gets a few operations drawn from a list
+#   (rotate, shear, translate, brightness, contrast, colour, sharpness, posterize, solarize, autocontrast) at a
+#   random strength around the magnitude. Batched: each operation is computed for the whole batch and kept where
+#   it was drawn.
+# - **Random erasing** (`erasing`): with some probability, one rectangle of the image becomes noise; the model must
+#   not rely on any single part of the object.
+# - **Mixup** and **CutMix** (`mixup`, `cutmix`, `mix_prob`): blend each image with another (Mixup), or paste a box of
+#   another into it (CutMix), and blend the labels in the same proportion. The targets become probabilities.
+#
+# Here is one batch of eight test images, one of each of the first eight classes, through each, seeded:
+
+# %%
+demo = torch.stack([torch.nonzero(test_labels == c).flatten()[0] for c in range(8)])  # indices, one per class
+originals = data.normalize(test_images[demo])
+g = torch.Generator().manual_seed(0)
+rows = {
+    "original": originals,
+    "crop + flip": data.random_flip(data.random_crop(originals, 4, g), g),
+    "RandAugment (2 ops, m9)": augment.rand_augment(originals, 2, 9.0, generator=g),
+    "random erasing (p=1)": augment.random_erasing(originals, 1.0, g),
+}
+one_hot = augment.one_hot(test_labels[demo], 10)
+rows["mixup (λ=0.6)"], mixup_targets = augment.mixup(originals, one_hot, 0.6)
+rows["CutMix (λ=0.6)"], cutmix_targets = augment.cutmix(originals, one_hot, 0.6, random.Random(0))
+
+fig, axes = plt.subplots(len(rows), 8, figsize=(9, 1.25 * len(rows)))
+for r, (title, batch) in enumerate(rows.items()):
+    for j in range(8):
+        axes[r, j].imshow(augment.to_unit(batch[j : j + 1])[0].clamp(0, 1).permute(1, 2, 0))
+        axes[r, j].set_xticks([])
+        axes[r, j].set_yticks([])
+    axes[r, 0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Each keeps the batch's shape and dtype, and mixing keeps each target a probability distribution. Image 0 is
+# mixed with image 7, its partner in the reversed batch:
+
+# %% tags=["nbval-check-output"]
+for title, batch in rows.items():
+    assert batch.shape == originals.shape and batch.dtype == originals.dtype, title
+print("every augmentation keeps (B, 3, 32, 32) float32:", True)
+print("classes of image 0 and of its partner (image 7):", data.CLASSES[test_labels[demo[0]]], "and",
+      data.CLASSES[test_labels[demo[7]]])
+print("mixup target of image 0: ", [round(v, 2) for v in mixup_targets[0].tolist()])
+print("targets sum to 1 (mixup, CutMix):", torch.allclose(mixup_targets.sum(1), torch.ones(8)),
+      torch.allclose(cutmix_targets.sum(1), torch.ones(8)))
+
+# %% [markdown]
+# ### 2.3 Label smoothing
+#
+# Cross-entropy against a one-hot target rewards ever larger logits for the right class; the model grows
+# over-confident. Label smoothing with ε replaces the target by `(1 − ε)·one_hot + ε/K` over K classes, so the
+# best prediction is no longer a certainty. PyTorch's `F.cross_entropy(..., label_smoothing=ε)` does exactly this,
+# also for probability targets (after mixing):
+
+# %% tags=["nbval-check-output"]
+gen = torch.Generator().manual_seed(0)
+logits = torch.randn(5, 10, generator=gen)
+targets = torch.tensor([3, 1, 4, 1, 5])
+eps = 0.1
+smoothed = (1 - eps) * F.one_hot(targets, 10) + eps / 10  # (5, 10): rows sum to 1
+inline = -(smoothed * logits.log_softmax(-1)).sum(-1).mean()
+torch_loss = F.cross_entropy(logits, targets, label_smoothing=eps)
+print("inline vs F.cross_entropy: max |Δ| < 1e-6:", (inline - torch_loss).abs().item() < 1e-6)
+
+# %% [markdown]
+# ### 2.4 AdamW, without decay on 1-D parameters
+#
+# Weight decay pulls weights towards zero, which regularises matrices and kernels. On LayerNorm gains, biases or
+# DeiT's position embedding it only fights the parameter's job, so DeiT and the reference code exempt every
+# parameter with one dimension (and the position embedding). `train.build_optimizer` makes the two groups:
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(train.build_optimizer))
+for name in ("wf-cifar", "deit-cifar"):
+    torch.manual_seed(0)
+    model = build_model(name)
+    decay, no_decay = train.build_optimizer(model, 1e-3, 0.05).param_groups
+    count = lambda group: sum(p.numel() for p in group["params"])
+    print(f"{name:<11} {count_parameters(model):>9,} parameters: decay on {len(decay['params'])} tensors "
+          f"({count(decay):,}), none on {len(no_decay['params'])} tensors ({count(no_decay):,})")
+
+# %% [markdown]
+# ### 2.5 Warm-up, then a cosine, per step
+#
+# Adam's first steps use poor estimates of the gradient's scale, and a transformer's LayerNorms and residual
+# stream are fragile at initialisation: a linear warm-up over the first epochs lets both settle before the full
+# learning rate. A cosine then brings the rate down to (nearly) zero at the last step, where the model settles into a
+# minimum. The rate changes every step, not every epoch. The `gpu` preset's schedule:
+
+# %%
+preset = train.PRESETS["gpu"]
+steps_per_epoch = 50_000 // preset["batch_size"]
+total = steps_per_epoch * preset["epochs"]
+factor = train.warmup_cosine(total, round(preset["warmup_epochs"] * steps_per_epoch), preset["min_lr_ratio"])
+plt.figure(figsize=(6, 2.5))
+plt.plot([preset["lr"] * factor(s) for s in range(total)])
+plt.xlabel("step")
+plt.ylabel("learning rate")
+plt.title(f"gpu preset: {preset['epochs']} epochs of {steps_per_epoch} steps")
+plt.show()
+
+# %% [markdown]
+# ### 2.6 The rest of one step
+#
+# One training step (`train.train_step`) runs the model under **bf16 autocast** on a GPU (half the memory traffic,
+# tensor cores; bfloat16 keeps float32's range, so no loss scaling is needed), computes the smoothed
+# cross-entropy in float32, and **clips the gradient norm** (5.0, as the reference code), which tames the rare
+# spike that would otherwise throw a small transformer off course:
+
+# %%
+print(inspect.getsource(train.train_step))
+
+# %% [markdown]
+# bf16 is not only a GPU matter: on a CPU with native bfloat16 instructions (AVX512-BF16 or AMX; the machine that
+# renders this course has them) autocast speeds up training too, which is why the `quick-cpu` preset turns it on.
+# Measured here, one training step of the tiny quick-cpu models in float32 and under bf16 autocast:
+
+# %%
+from wf_lessons.complexity import time_fn
+
+print("native bf16 on this CPU:", train.cpu_has_native_bf16())
+batch = data.normalize(train_images[:64]).to(DEVICE)
+for name in ("wf-cifar-tiny", "deit-cifar-tiny"):
+    torch.manual_seed(0)
+    net = build_model(name).to(DEVICE)
+    opt = train.build_optimizer(net, 1e-3, 0.05)
+    step_s = {bf16: time_fn(train.train_step, net, opt, batch, train_labels[:64].to(DEVICE), bf16=bf16, repeats=3)
+              for bf16 in (False, True)}
+    print(f"{name:<16} float32 {step_s[False] * 1e3:6.1f} ms, bf16 {step_s[True] * 1e3:6.1f} ms per step of 64: "
+          f"{step_s[False] / step_s[True]:.1f}× faster")
+
+# %% [markdown]
+# Around it, the loop (`train.train`) adds:
+#
+# - **drop-path** (`drop_path`): each residual branch is skipped for a random subset of the images, more often in
+#   deeper blocks (a linear ramp); the network becomes an ensemble of shallower ones. WeightFormer drops only its MLP
+#   branch, as the reference code does; DeiT drops both branches. It is `torchvision.ops.StochasticDepth`.
+# - **EMA** of the weights (`ema_decay`): an exponential moving average of the parameters, evaluated instead of the
+#   raw ones; it smooths the last steps' noise (`torch.optim.swa_utils.AveragedModel`).
+# - **`torch.compile`** (`compile`): fuses the many small element-wise operations of a width-192 model, which are
+#   bound by memory traffic, into fewer kernels. Compilation happens during the first steps, so the first epoch of
+#   a compiled run is the slow one (the run logs time every epoch).
+# - **flip test-time augmentation** (`tta_flip`): average the logits of each test image and its mirror image. The
+#   headline numbers do not use it; the run log reports it separately when asked.
+#
+# ### 2.7 Two presets
+#
+# A preset is a named set of these switches; anything given explicitly wins. `quick-cpu` is made for two CPU cores
+# and a few minutes: a small model (`wf-cifar-tiny` or `deit-cifar-tiny`: patch 4, width 64, four blocks), few
+# epochs, no heavy regularisation (a model that sees each image only a few times cannot overfit), one thread and
+# bf16 autocast (section 2.6). `gpu` is the headline recipe for one H100:
+
+# %% tags=["nbval-check-output"]
+keys = sorted(set(train.PRESETS["quick-cpu"]) | set(train.PRESETS["gpu"]), key=list(train.DEFAULTS).index)
+print(f"{'setting':<22}{'default':>12}{'quick-cpu':>16}{'gpu':>12}")
+for key in keys:
+    print(f"{key:<22}{train.DEFAULTS[key]!s:>12}{train.PRESETS['quick-cpu'].get(key, '')!s:>16}"
+          f"{train.PRESETS['gpu'].get(key, '')!s:>12}")
+
+# %% [markdown]
+# The `gpu` preset was designed from throughput estimates, without a GPU to measure on; the reasoning is stored
+# with it, and `train.gpu_preset_estimate` recomputes the estimate from counted FLOPs and the assumed rates. These
+# are estimates, not measurements: the GPU run logs will say how far off they are.
+
+# %%
+print(train.GPU_PRESET_REASONING)
+print("\nassumed sustained rates on one H100:", train.GPU_ASSUMED_RATES)
+for name in ("wf-cifar", "deit-cifar"):
+    est = train.gpu_preset_estimate(name)
+    print(f"{name:<11} {est['forward_gflops_per_image']:.2f} GFLOPs/image forward, "
+          f"~{est['memory_mb_per_image']:.0f} MB moved per training image -> estimated {est['epoch_s']:.1f} s/epoch, "
+          f"{est['train_s'] / 60:.1f} min for {est['epochs']} epochs")
+
+# %% [markdown]
+# ## 3. A live run
+#
+# `train.train(TrainConfig(...))` is the whole loop; it returns the run log, a dict. `write_log=False` keeps this
+# exploratory run out of the committed logs, and its checkpoint goes to a temporary folder (section 5 uses it). In
+# quick mode it is a tiny WeightFormer on a slice of the training set for a few steps: the point is to see the
+# loop run, not the accuracy. Without quick mode it runs the whole `quick-cpu` recipe on a CPU, or a shortened
+# `gpu` recipe on a GPU.
+
+# %%
+scratch = Path(tempfile.mkdtemp())  # the live run's checkpoint goes here, not into data/checkpoints
+if QUICK:
+    live_config = train.TrainConfig(
+        model="wf-cifar-tiny", preset="quick-cpu", epochs=2, train_per_class=250, eval_per_class=50,
+        device="cpu", write_log=False, checkpoint_dir=scratch,
+    )
+elif DEVICE.type == "cuda":
+    live_config = train.TrainConfig(model="wf-cifar", preset="gpu", epochs=10, write_log=False,
+                                    checkpoint_dir=scratch)
+else:
+    live_config = train.TrainConfig(preset="quick-cpu", write_log=False, checkpoint_dir=scratch)
+live = train.train(live_config)
+print(f"final test accuracy ({live['test_images']:,} test images): {live['test_acc']:.3f} "
+      f"after {live['train_s']:.0f} s of training")
+
+# %% [markdown]
+# The run log holds everything about the run: the command (here the Python call), the git commit, the device, the
+# torch version, the seed, the model's size and FLOPs, and one record per epoch. Its keys:
+
+# %% tags=["nbval-check-output"]
+print(sorted(live))
+print("per epoch:", sorted(live["epochs"][0]))
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
+epochs = [e["epoch"] for e in live["epochs"]]
+ax1.plot(epochs, [e["train_loss"] for e in live["epochs"]], "o-", label="train")
+ax1.plot(epochs, [e["test_loss"] for e in live["epochs"]], "o-", label="test")
+ax1.set_xlabel("epoch")
+ax1.set_ylabel("loss")
+ax1.legend()
+ax2.plot(epochs, [e["train_acc"] for e in live["epochs"]], "o-", label="train")
+ax2.plot(epochs, [e["test_acc"] for e in live["epochs"]], "o-", label="test")
+ax2.set_xlabel("epoch")
+ax2.set_ylabel("accuracy")
+ax2.legend()
+plt.suptitle(f"live run: {live['model']}, {live['data']['train_images']:,} training images")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. The committed runs, side by side
+#
+# The real runs are commands, and their run logs are committed under `data/runs/`. Each was made with one line,
+# for example
+#
+# ```
+# python -m wf_lessons.train --preset quick-cpu --model wf-cifar-tiny --seed 0
+# python -m wf_lessons.train --preset quick-cpu --model deit-cifar-tiny --seed 0
+# python -m wf_lessons.train --preset gpu --model wf-cifar --seed 0      # and deit-cifar; seeds 0, 1, 2
+# ```
+#
+# which ends by printing one line such as `test_acc=... epochs=... wall_s=...`; `--resume` continues an interrupted
+# run from its last checkpoint, exactly. The cell below reads every training log it finds and prints, for each, the
+# command that made it. At the time of writing only the `quick-cpu` logs are committed: **the `gpu` runs have not
+# been made yet** (no GPU was available), and the cell says so until their logs exist; then it plots them too.
+
+# %%
+logs = [runlog.read(p) for p in sorted(glob.glob(str(config.runs_dir() / "train-*.json")))]
+logs = [log for log in logs if log.get("kind") == "train"]
+by_preset: dict[str, list[dict]] = {}
+for log in logs:
+    by_preset.setdefault(log["config"]["preset"] or "custom", []).append(log)
+print(f"{'run':<42}{'device':<28}{'params':>10}{'GFLOPs':>8}{'epochs':>7}{'test acc':>10}{'train s':>9}{'wall s':>8}")
+for log in logs:
+    wall = log["process_wall_s"] or log["wall_s"]
+    print(f"{log['run_name']:<42}{log['device'][:27]:<28}{log['parameters']:>10,}{log['flops_per_image'] / 1e9:>8.3f}"
+          f"{log['epochs_done']:>7}{log['test_acc']:>10.4f}{log['train_s']:>9.0f}{wall:>8.0f}")
+for log in logs:
+    print(f"  {log['run_name']}: {log['command']}  (commit {log['git_commit'][:10]})")
+if "gpu" not in by_preset:
+    print("\ngpu preset: no run logs yet — the GPU runs are pending (see the README for their status).")
+
+# %% [markdown]
+# Accuracy against epochs compares what each model makes of the same number of looks at the data; accuracy
+# against training time compares what each makes of the same budget. (The per-epoch points of `quick-cpu` are on
+# 1,000 test images to save time; the final accuracy in the table above uses all 10,000.)
+
+# %%
+for preset_name, runs in by_preset.items():
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+    for log in runs:
+        style = "o-" if log["model"].startswith("wf") else "s--"
+        label = f"{log['model']} seed {log['seed']}"
+        acc = [e["test_acc"] for e in log["epochs"]]
+        ax1.plot([e["epoch"] for e in log["epochs"]], acc, style, label=label)
+        ax2.plot([e["train_s"] for e in log["epochs"]], acc, style, label=label)
+    ax1.set_xlabel("epoch")
+    ax2.set_xlabel("training time (s)")
+    for ax in (ax1, ax2):
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    plt.suptitle(f"preset {preset_name} — on {runs[0]['device']}")
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# ## 5. Where the model goes wrong
+#
+# A single accuracy hides which classes are confused with which. The confusion matrix counts, for every true class
+# (rows), what the model predicted (columns). We use the checkpoint of a committed WeightFormer run if one is on
+# this machine (checkpoints are not in git: `data/checkpoints/` is where the command writes them), else the model
+# just trained live; the cell says which. `train.load_model` rebuilds a model from a checkpoint, which stores the
+# model's name and overrides.
+
+# %%
+candidates = [config.data_dir() / "checkpoints" / f"train-{name}-seed0.pt" for name in ("wf-cifar-gpu",
+                                                                                        "wf-cifar-tiny-quick-cpu")]
+found = [p for p in candidates if p.exists()]
+inspected_path = found[0] if found else Path(live["checkpoint"])
+inspected = train.load_model(inspected_path, device=DEVICE)
+source = (f"checkpoint {inspected_path.name} of a committed run" if found
+          else "the live run of section 3 (no checkpoint of a committed run on this machine)")
+print("model inspected:", source)
+# in quick mode a balanced subset of the test set (200 per class), in a seeded random order
+subset_images, subset_labels = data.cifar10("test", per_class=200 if QUICK else None)
+order = torch.randperm(len(subset_labels), generator=torch.Generator().manual_seed(0))
+subset_images, subset_labels = subset_images[order], subset_labels[order]
+n_eval = len(subset_labels)
+eval_loader = data.DeviceLoader(subset_images, subset_labels, 500, train=False, device=DEVICE)
+logits, truth = train.predict(inspected, eval_loader)
+predicted = logits.argmax(1)
+confusion = torch.zeros(10, 10, dtype=torch.long)
+confusion.index_put_((truth, predicted), torch.ones_like(truth), accumulate=True)
+print(f"accuracy on {n_eval:,} test images: {(predicted == truth).float().mean():.3f}")
+
+# %%
+plt.figure(figsize=(5.5, 5))
+plt.imshow(confusion, cmap="Blues")
+for i in range(10):
+    for j in range(10):
+        plt.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=7,
+                 color="white" if confusion[i, j] > confusion.max() / 2 else "black")
+plt.xticks(range(10), data.CLASSES, rotation=60, fontsize=8)
+plt.yticks(range(10), data.CLASSES, fontsize=8)
+plt.xlabel("predicted")
+plt.ylabel("true")
+plt.title(f"confusion matrix ({source.split(' (')[0]})", fontsize=9)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The most confident mistakes are worth a look: some are the model's fault, some are ambiguous or mislabelled
+# images.
+
+# %%
+probabilities = logits.softmax(1)
+confidence = probabilities.max(1).values
+wrong = torch.nonzero(predicted != truth).flatten()
+worst = wrong[confidence[wrong].argsort(descending=True)[:12]]
+fig, axes = plt.subplots(2, 6, figsize=(10, 4))
+for ax, i in zip(axes.flat, worst.tolist()):
+    ax.imshow(subset_images[i].permute(1, 2, 0))
+    ax.set_title(f"#{i}: {data.CLASSES[predicted[i]]} {confidence[i]:.2f}\n(true: {data.CLASSES[truth[i]]})",
+                 fontsize=7)
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 6. What WeightFormer predicts for one image
+#
+# Every dynamic block of a WeightFormer predicts, from the image in hand, a correction Ŵ to its first MLP weight
+# (C×4C, chapter 02) and to its 3×3 depthwise kernels (chapter 03). `models.predicted_weights(model, images)`
+# returns, per dynamic block, the weights actually applied: `W0 + Ŵ` and `K0 + D`. Subtracting the static parts
+# shows what the image changed. Pick a test image and a dynamic block below (in a live JupyterLab the controls are
+# interactive; the static picture is image 0).
+
+# %%
+import ipywidgets as widgets
+
+assert isinstance(inspected, WeightFormer)
+dynamic = list(inspected.dynamic_blocks)
+
+
+def show_prediction(index: int = 0, block: int = dynamic[0]) -> None:
+    image = data.normalize(subset_images[index : index + 1]).to(DEVICE)
+    layer = inspected.blocks[block]
+    with torch.no_grad():
+        probs = inspected(image).softmax(1)[0].cpu()
+        weights = predicted_weights(inspected, image)[block]
+        delta_w = (weights["linear"][0] - layer.linear1.static_weight()).cpu()  # (C, 4C): Ŵ for this image
+        kernels = weights["dwc"][0].cpu()  # (C, 3, 3): K0 + D
+        delta_k = kernels - layer.dwc.static_kernel.squeeze(1).cpu()  # (C, 3, 3): D for this image
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3), gridspec_kw={"width_ratios": [1, 1.3, 1.6, 1.6]})
+    axes[0].imshow(subset_images[index].permute(1, 2, 0))
+    axes[0].set_title(f"#{index}: true {data.CLASSES[subset_labels[index]]}", fontsize=8)
+    axes[0].axis("off")
+    top = probs.argsort(descending=True)[:5]
+    axes[1].barh([data.CLASSES[i] for i in top.tolist()][::-1], probs[top].tolist()[::-1])
+    axes[1].set_xlim(0, 1)
+    axes[1].set_title("prediction", fontsize=8)
+    c = kernels.shape[0]
+    show = min(16, c)
+    tiles = delta_k[:show].reshape(2, show // 2, 3, 3).permute(0, 2, 1, 3).reshape(6, 3 * (show // 2))
+    limit = delta_k[:show].abs().max()
+    axes[2].imshow(tiles, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[2].set_title(f"block {block}: predicted change D of the first {show} DWC kernels", fontsize=8)
+    axes[2].axis("off")
+    limit = delta_w.abs().max()
+    axes[3].imshow(delta_w[:, : 2 * c], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    axes[3].set_title(f"block {block}: Ŵ (C={c} × first {2 * c} of {delta_w.shape[1]} outputs)", fontsize=8)
+    axes[3].set_xlabel("output")
+    axes[3].set_ylabel("input channel")
+    plt.tight_layout()
+    plt.show()
+
+
+show_prediction(0, dynamic[0])
+_ = widgets.interact(
+    show_prediction,
+    index=widgets.IntSlider(value=0, min=0, max=n_eval - 1, description="test image"),
+    block=widgets.Dropdown(options=dynamic, value=dynamic[0], description="dynamic block"),
+)
+
+# %% [markdown]
+# Different images get different kernels and weights: that is the whole idea of the model. For two images, one
+# weight matrix and one set of kernels each, per dynamic block:
+
+# %%
+with torch.no_grad():
+    probe = predicted_weights(inspected, data.normalize(subset_images[:2]).to(DEVICE))
+block0 = probe[dynamic[0]]
+c = inspected.blocks[dynamic[0]].linear1.in_features
+print("dynamic blocks:", dynamic)
+print("linear weight per image:", tuple(block0["linear"].shape), "= (B, C, 4C) with C =", c)
+print("DWC kernels per image:  ", tuple(block0["dwc"].shape), "= (B, C, 3, 3)")
+print("two images get different kernels:", not torch.allclose(block0["dwc"][0], block0["dwc"][1]))
+
+# %% [markdown]
+# ## Summary
+#
+# - The whole of CIFAR-10 fits on the device as uint8 tensors; batches are cut, cropped, flipped, RandAugmented,
+#   erased and mixed there as batched tensor ops, from generators seeded per epoch.
+# - One recipe trains both models: label-smoothed cross-entropy, AdamW without decay on 1-D parameters, warm-up
+#   then cosine per step, gradient clipping, drop-path, optional EMA, bf16 autocast and `torch.compile` on a GPU,
+#   optional flip TTA. The presets `quick-cpu` and `gpu` are named sets of these switches.
+# - `python -m wf_lessons.train` writes an atomic checkpoint every epoch (Ctrl-C keeps the last good one;
+#   `--resume` continues exactly) and a run log with the command, commit, device, versions, seed, model size and
+#   FLOPs, per-epoch metrics and wall times. Every number of this chapter's comparison comes from those logs.
+# - The `quick-cpu` runs of section 4 compare the two models on a CPU; the `gpu` runs, the headline comparison,
+#   are pending.
+# - Looking inside: a confusion matrix and the confident mistakes show what the model confuses; `predicted_weights`
+#   shows that every image gets its own MLP weights and convolution kernels.
+#
+# ## Exercises
+#
+# Check each answer with `train.check_exercise(number, answer)`; it prints whether the answer is right.
+#
+# 1. How many optimizer steps does the `gpu` preset take in a whole run on the 50,000 training images, and how
+#    many of them are warm-up? Answer with a pair `(total, warmup)`, from `train.PRESETS["gpu"]` and what section 2.1
+#    says about the last batch.
+# 2. With label smoothing ε = 0.1 over 10 classes, what is the smallest training loss a model can reach (the best
+#    possible prediction for every image)? Why does the training loss of the live run never approach 0?
+# 3. Write `flip_tta_logits(model, images)` returning the flip test-time-augmented logits `(B, K)` of a batch
+#    `(B, 3, H, W)`, without `train.predict`.
+# 4. How many parameters (scalars, not tensors) of `wf-cifar` get no weight decay from `train.build_optimizer`?
+
+# %%
+answer_1 = None  # replace None with your answers
+answer_2 = None
+answer_3 = None  # a function: def flip_tta_logits(model, images): ...
+answer_4 = None
+
+for number, answer in enumerate([answer_1, answer_2, answer_3, answer_4], start=1):
+    train.check_exercise(number, answer)
+
+# %% [markdown]
+# ### Solutions
+#
+# Try the exercises first. The cell below computes each answer and checks it.
+#
+# 1. The loader drops the last partial batch: `50,000 // batch_size` steps per epoch, times the epochs; warm-up is
+#    `warmup_epochs` times the steps per epoch.
+# 2. The best prediction is the smoothed target itself, and the loss is then its entropy:
+#    `−(0.91·log 0.91 + 9·0.01·log 0.01)`. A training loss can never go below it (and mixing raises the floor).
+# 3. Average the logits of the batch and of the batch mirrored left-right (`images.flip(-1)`), in eval mode.
+# 4. Sum `numel()` over the no-decay group of `build_optimizer`.
+
+# %% tags=["nbval-check-output"]
+solution_1 = (steps_per_epoch * preset["epochs"], round(preset["warmup_epochs"] * steps_per_epoch))
+p_true, p_other = 1 - eps + eps / 10, eps / 10
+solution_2 = -(p_true * math.log(p_true) + 9 * p_other * math.log(p_other))
+
+
+def flip_tta_logits(model, images):
+    model.eval()
+    with torch.no_grad():
+        return (model(images) + model(images.flip(-1))) / 2
+
+
+torch.manual_seed(0)
+_, no_decay = train.build_optimizer(build_model("wf-cifar"), 1e-3, 0.05).param_groups
+solution_4 = sum(p.numel() for p in no_decay["params"])
+
+for number, answer in enumerate([solution_1, solution_2, flip_tta_logits, solution_4], start=1):
+    train.check_exercise(number, answer)
