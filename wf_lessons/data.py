@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wf_lessons import config
+from wf_lessons import atomic, config
 
 #: CIFAR-10's classes in its own label order (also the alphabetical order of the image-folder names).
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -138,19 +138,6 @@ def _decode_image_folder(files: list[tuple[Path, int]]) -> tuple[torch.Tensor, t
     return images.permute(0, 3, 1, 2).contiguous(), labels  # (N, 32, 32, 3) -> (N, 3, 32, 32)
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_cache(path: Path, fingerprint: str) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The cached tensors if the cache is intact and made from the current source, else None (with a warning)."""
     if not path.exists():
@@ -202,7 +189,7 @@ def cifar10(
     cached = _load_cache(cache_path, fingerprint)
     if cached is None:
         images, labels = _decode_torchvision(root, split) if files is None else _decode_image_folder(files)
-        _atomic_save(
+        atomic.torch_save(
             {"version": _CACHE_VERSION, "fingerprint": fingerprint, "images": images, "labels": labels}, cache_path
         )
     else:

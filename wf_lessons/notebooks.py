@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import jupytext
 import nbformat
 
-from wf_lessons import config
+from wf_lessons import atomic, config, runlog
 
 CHAPTERS_DIR = config.REPO_ROOT / "chapters"
 METADATA_KEY = "wf_lessons"
@@ -80,12 +78,15 @@ def render(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> P
         notebook, timeout=timeout, kernel_name=kernel_name, record_timing=False, resources=resources
     )
     client.execute()
-    notebook.metadata[METADATA_KEY] = {"source_sha256": source_hash(py_path), "quick": config.quick()}
+    notebook.metadata[METADATA_KEY] = {
+        "source_sha256": source_hash(py_path),
+        "quick": config.quick(),
+        "render_seconds": round(time.perf_counter() - start, 1),  # the README's runtime column
+        "rendered_on": runlog.device_name(config.device()),
+    }
     nb_path = py_path.with_suffix(".ipynb")
-    fd, tmp = tempfile.mkstemp(dir=nb_path.parent, suffix=".ipynb.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        nbformat.write(notebook, f)
-    os.replace(tmp, nb_path)
+    with atomic.atomic_path(nb_path) as tmp:
+        nbformat.write(notebook, str(tmp))
     print(f"rendered {nb_path.name} in {time.perf_counter() - start:.1f} s (quick={config.quick()})")
     return nb_path
 

@@ -7,19 +7,17 @@ command, git commit, device, versions) beside what it measured.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from wf_lessons import config
+from wf_lessons import atomic, config
 
 
 def git_commit() -> str:
@@ -63,13 +61,9 @@ def _module_name() -> str:
 def write(log: dict[str, Any], name: str, folder: Path | None = None) -> Path:
     """Write ``log`` as ``<folder>/<name>.json`` atomically (default folder: ``data/runs/``); returns the path."""
     folder = Path(folder) if folder is not None else config.runs_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(log, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    with atomic.atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(log, indent=1) + "\n")
     return path
 
 

@@ -7,9 +7,9 @@ norms, biases and other 1-D parameters; linear warm-up then cosine decay, per it
 drop-path; optional EMA of the weights; bf16 autocast on GPU; optional ``torch.compile``; optional flip
 test-time augmentation at evaluation.
 
-Every epoch ends with an atomic checkpoint (temporary file + ``os.replace``), so Ctrl-C or a crash leaves the last
-good one; ``resume=True`` continues a run exactly (model, optimizer, schedule, EMA, epoch and random states are
-restored; on CPU the losses match an uninterrupted run bit for bit). Every run writes a JSON run log under
+Every epoch ends with an atomic checkpoint (``wf_lessons.atomic``: temporary file + rename), so Ctrl-C or a crash
+leaves the last good one; ``resume=True`` continues a run exactly (model, optimizer, schedule, EMA, epoch and random
+states are restored; on CPU the losses match an uninterrupted run bit for bit). Every run writes a JSON run log under
 ``data/runs/`` (:mod:`wf_lessons.runlog`) unless ``write_log=False``.
 
 Python::
@@ -34,7 +34,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -46,8 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wf_lessons import atomic, runlog
 from wf_lessons import config as wf_config
-from wf_lessons import runlog
 from wf_lessons.augment import BatchAugment
 from wf_lessons.complexity import count_flops
 from wf_lessons.data import CLASSES, DataNotFoundError, DeviceLoader, cifar10
@@ -424,21 +423,6 @@ def evaluate(
 
 
 # --------------------------------------------------------------------------------------- checkpoints
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: never a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A training checkpoint as a dict (tensors on the CPU); clear errors for a missing or foreign file."""
     path = Path(path)
@@ -640,7 +624,7 @@ def _train(
     eval_model = ema.module if ema is not None else model
 
     def save_checkpoint(epoch: int) -> None:
-        _atomic_torch_save({
+        atomic.torch_save({
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
             "model_name": cfg.model, "model_overrides": cfg.model_kwargs(), "config": cfg.to_dict(),
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
