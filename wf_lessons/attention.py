@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wf_lessons import complexity
+from wf_lessons.exercises import check_callable, check_number, report
 
 __all__ = [
     "FEATURE_MAPS",
@@ -309,13 +310,9 @@ def check_exercise(number: int, answer: object) -> bool:
     if number not in (1, 2, 3):
         raise ValueError(f"chapter 01 has exercises 1, 2 and 3, got {number!r}")
     if answer is None:
-        print(f"exercise {number}: no answer yet")
-        return False
+        return report(number, False, "no answer yet")
     if number == 3:
-        if not callable(answer):
-            ok, message = False, f"expected a function causal_mask(n), got {type(answer).__name__}"
-        else:
-            ok, message = _check_causal_mask(answer)
+        ok, message = check_callable(answer, _check_causal_mask, signature="causal_mask(n)")
     else:
         if number == 1:
             n, d = 196, 64
@@ -328,11 +325,5 @@ def check_exercise(number: int, answer: object) -> bool:
                 for n in range(1, 100 * c)
                 if complexity.softmax_attention_flops(n, c) >= 12 * complexity.linear_flops(n, c, c)
             )
-        if isinstance(answer, bool) or not isinstance(answer, int):
-            ok, message = False, f"expected an int, got {type(answer).__name__}"
-        elif answer == expected:
-            ok, message = True, f"correct: {expected}"
-        else:
-            ok, message = False, f"not quite: {answer} is {'too large' if answer > expected else 'too small'}"
-    print(f"exercise {number}: {message}")
-    return ok
+        ok, message = check_number(answer, expected, integer=True)
+    return report(number, ok, message)

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from wf_lessons import runlog
+from wf_lessons.exercises import report, wrong_type
 
 __all__ = [
     "CONV_METHODS",
@@ -429,15 +430,55 @@ def flop_counts(layer: DynamicDWConv, x: Tensor) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------------------- exercises
-def _verdict(ok: bool, answer: object, hint: str) -> bool:
-    print("correct" if ok else f"not quite: {answer!r} is not it ({hint})")
+def _verdict(ok: bool, answer: object, hint: str) -> tuple[bool, str]:
+    return ok, "correct" if ok else f"not quite: {answer!r} is not it ({hint})"
+
+
+def _exercise_1(answer: object) -> tuple[bool, str]:
+    expected = sum(p.numel() for p in AdaptiveDWConv(384).parameters())
+    return _verdict(answer == expected, answer, "two C x C 1x1 convs, one of them with a bias, then K0 and b")
+
+
+def _exercise_2(answer: object) -> tuple[bool, str]:
+    jacobian = torch.autograd.functional.jacobian(lambda t: F.adaptive_avg_pool2d(t, 3), torch.zeros(1, 1, 32, 32))
+    cells_per_pixel = (jacobian.reshape(9, 32, 32) != 0).sum(dim=0)  # (1, 1, 3, 3, 1, 1, 32, 32) -> (9, 32, 32)
+    expected = int((cells_per_pixel > 1).sum())
+    return _verdict(answer == expected, answer, "which rows and which columns belong to two bins?")
+
+
+def _exercise_3(conv_fn: object) -> tuple[bool, str]:
+    if not callable(conv_fn):
+        return False, f"not quite: {wrong_type('a function conv_fn(x, kernels, bias)', conv_fn)}"
+    gen = torch.Generator().manual_seed(3)
+    for shape in [(1, 1, 1, 1), (2, 3, 5, 7), (3, 4, 16, 16)]:
+        x = torch.randn(shape, generator=gen)
+        kernels, bias = torch.randn(*shape[:2], 3, 3, generator=gen), torch.randn(shape[1], generator=gen)
+        expected = per_sample_depthwise_conv(x, kernels, bias)
+        got = conv_fn(x, kernels, bias)
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            return False, f"not quite: for x of shape {shape} expected a tensor of shape {tuple(expected.shape)}"
+        if not torch.allclose(got, expected, atol=1e-5, rtol=1e-5):
+            return False, f"not quite: for x of shape {shape} max |Δ| = {(got - expected).abs().max():.2e}"
+    return True, "correct"
+
+
+def _exercise_4(answer: object) -> tuple[bool, str]:
+    expected = flop_counts(AdaptiveDWConv(192), torch.zeros(1, 192, 14, 14))["prediction"]
+    return _verdict(answer == expected, answer, "a 1x1 conv is a C x C matmul at each of the 9 pooled cells")
+
+
+_EXERCISES = {1: _exercise_1, 2: _exercise_2, 3: _exercise_3, 4: _exercise_4}
+
+
+def _print_verdict(result: tuple[bool, str]) -> bool:
+    ok, message = result
+    print(message)
     return ok
 
 
 def check_exercise_1(answer: int) -> bool:
     """Exercise 1: the number of parameters of ``DynamicDWConv(384, predictor="adaptive")`` (WFM-S's width)."""
-    expected = sum(p.numel() for p in AdaptiveDWConv(384).parameters())
-    return _verdict(answer == expected, answer, "two C x C 1x1 convs, one of them with a bias, then K0 and b")
+    return _print_verdict(_exercise_1(answer))
 
 
 def check_exercise_2(answer: int) -> bool:
@@ -446,38 +487,18 @@ def check_exercise_2(answer: int) -> bool:
     Checked with PyTorch's own pooling: the Jacobian of ``adaptive_avg_pool2d(x, 3)`` says which pixels each cell
     reads.
     """
-    jacobian = torch.autograd.functional.jacobian(lambda t: F.adaptive_avg_pool2d(t, 3), torch.zeros(1, 1, 32, 32))
-    cells_per_pixel = (jacobian.reshape(9, 32, 32) != 0).sum(dim=0)  # (1, 1, 3, 3, 1, 1, 32, 32) -> (9, 32, 32)
-    expected = int((cells_per_pixel > 1).sum())
-    return _verdict(answer == expected, answer, "which rows and which columns belong to two bins?")
+    return _print_verdict(_exercise_2(answer))
 
 
 def check_exercise_3(conv_fn: object) -> bool:
     """Exercise 3: ``conv_fn(x (B, C, H, W), kernels (B, C, 3, 3), bias (C,)) -> (B, C, H, W)`` written without
     ``conv2d``/``unfold`` must equal the grouped convolution (zero padding 1) to 1e-5 on random inputs."""
-    if not callable(conv_fn):
-        print(f"not quite: expected a function conv_fn(x, kernels, bias), got {type(conv_fn).__name__}")
-        return False
-    gen = torch.Generator().manual_seed(3)
-    for shape in [(1, 1, 1, 1), (2, 3, 5, 7), (3, 4, 16, 16)]:
-        x = torch.randn(shape, generator=gen)
-        kernels, bias = torch.randn(*shape[:2], 3, 3, generator=gen), torch.randn(shape[1], generator=gen)
-        expected = per_sample_depthwise_conv(x, kernels, bias)
-        got = conv_fn(x, kernels, bias)
-        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            print(f"not quite: for x of shape {shape} expected a tensor of shape {tuple(expected.shape)}")
-            return False
-        if not torch.allclose(got, expected, atol=1e-5, rtol=1e-5):
-            print(f"not quite: for x of shape {shape} max |Δ| = {(got - expected).abs().max():.2e}")
-            return False
-    print("correct")
-    return True
+    return _print_verdict(_exercise_3(conv_fn))
 
 
 def check_exercise_4(answer: int) -> bool:
     """Exercise 4: FLOPs (as ``FlopCounterMode`` counts them) of the ``adaptive`` prediction at C = 192, one image."""
-    expected = flop_counts(AdaptiveDWConv(192), torch.zeros(1, 192, 14, 14))["prediction"]
-    return _verdict(answer == expected, answer, "a 1x1 conv is a C x C matmul at each of the 9 pooled cells")
+    return _print_verdict(_exercise_4(answer))
 
 
 def check_exercise(number: int, answer: object) -> bool:
@@ -488,14 +509,11 @@ def check_exercise(number: int, answer: object) -> bool:
     3. A function ``conv_fn(x, kernels, bias)``: the per-image depthwise conv without ``conv2d`` or ``unfold``.
     4. The FLOPs ``FlopCounterMode`` counts for the ``adaptive`` prediction at C = 192, one image (an int).
     """
-    checkers = {1: check_exercise_1, 2: check_exercise_2, 3: check_exercise_3, 4: check_exercise_4}
-    if number not in checkers:
+    if number not in _EXERCISES:
         raise ValueError(f"chapter 03 has exercises 1, 2, 3 and 4, got {number!r}")
     if answer is None:
-        print(f"exercise {number}: no answer yet")
-        return False
-    print(f"exercise {number}: ", end="")
-    return checkers[number](answer)
+        return report(number, False, "no answer yet")
+    return report(number, *_EXERCISES[number](answer))
 
 
 # ------------------------------------------------------------------------------------------------- benchmark

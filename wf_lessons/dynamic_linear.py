@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wf_lessons.exercises import check_callable, check_number, report
+
 __all__ = [
     "LINEAR_PREDICTORS",
     "BilateralDynLinear",
@@ -398,32 +400,18 @@ def check_exercise(number: int, answer: object) -> bool:
     if number not in (1, 2, 3, 4):
         raise ValueError(f"chapter 02 has exercises 1, 2, 3 and 4, got {number!r}")
     if answer is None:
-        print(f"exercise {number}: no answer yet")
-        return False
+        return report(number, False, "no answer yet")
     if number == 4:
-        if not callable(answer):
-            ok, message = False, f"expected a function deep_weight(layer, x, hw), got {type(answer).__name__}"
-        else:
-            ok, message = _check_deep_weight(answer)
+        ok, message = check_callable(answer, _check_deep_weight, signature="deep_weight(layer, x, hw)")
     elif number == 2:
         # MACs per token: N·C·D for X·W; per pooled token (N/4 of them): fused C·(c + d), W1 c·C, W2 d·D, KᵀV C·D
         c = 64
         macs = c * 4 * c + (c * (c // 4 + c) + (c // 4) * c + c * 4 * c + c * 4 * c) / 4
         expected = macs / c**2
-        if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-            ok, message = False, f"expected a number, got {type(answer).__name__}"
-        elif abs(answer - expected) < 1e-3:
-            ok, message = True, f"correct: {expected} C² MACs per token, against 4 C² for nn.Linear"
-        else:
-            ok, message = False, f"not quite: {answer} is {'too large' if answer > expected else 'too small'}"
+        correct = f"{expected} C² MACs per token, against 4 C² for nn.Linear"
+        ok, message = check_number(answer, expected, integer=False, abs_tol=1e-3, correct=correct)
     else:
         # 3: Ŵ = Kᵀ V with K = f(U_k)·W1 and U_k of width C/r: rank <= min(N', C/r, D/r) = min(49, 48, 192)
         expected = parameter_count("bilateral", 384, 1536) if number == 1 else min(7 * 7, 192 // 4, 768 // 4)
-        if isinstance(answer, bool) or not isinstance(answer, int):
-            ok, message = False, f"expected an int, got {type(answer).__name__}"
-        elif answer == expected:
-            ok, message = True, f"correct: {expected:,}"
-        else:
-            ok, message = False, f"not quite: {answer} is {'too large' if answer > expected else 'too small'}"
-    print(f"exercise {number}: {message}")
-    return ok
+        ok, message = check_number(answer, expected, integer=True, correct=f"{expected:,}")
+    return report(number, ok, message)

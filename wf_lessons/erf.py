@@ -29,7 +29,6 @@ outside that box. :func:`plot_erf_grid` and :func:`plot_outside_shares` draw the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +39,7 @@ from torch import Tensor, nn
 
 from wf_lessons.dynamic_dwconv import DWC_PREDICTORS
 from wf_lessons.dynamic_linear import LINEAR_PREDICTORS
+from wf_lessons.exercises import check_number, report, wrong_type
 
 __all__ = [
     "RFBox",
@@ -446,29 +446,18 @@ def check_exercise(number: int, answer: object) -> bool:
     if number not in (1, 2, 3, 4):
         raise ValueError(f"chapter 05 has exercises 1, 2, 3 and 4, got {number!r}")
     if answer is None:
-        print(f"exercise {number}: no answer yet")
-        return False
+        return report(number, False, "no answer yet")
     expected = _exercise_answers()[number]
     if number == 3:
         if not isinstance(answer, bool):
-            ok, message = False, f"expected a bool, got {type(answer).__name__}"
+            ok, message = False, wrong_type("a bool", answer)
         elif answer == expected:
             ok, message = True, "correct: LayerNorm and static layers act per token; only a predictor reaches further"
         else:
             ok, message = False, "not quite: which layers of such a block mix tokens when both predictors are static?"
     elif number == 4:
-        if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-            ok, message = False, f"expected a number, got {type(answer).__name__}"
-        elif math.isclose(answer, expected, rel_tol=1e-3):
-            ok, message = True, f"correct: {expected:.3g} of full brightness — visible, yet 1e-10 of the peak"
-        else:
-            ok, message = False, f"not quite: {answer} is {'too large' if answer > expected else 'too small'}"
+        correct = f"{expected:.3g} of full brightness — visible, yet 1e-10 of the peak"
+        ok, message = check_number(answer, expected, integer=False, rel_tol=1e-3, correct=correct)
     else:
-        if isinstance(answer, bool) or not isinstance(answer, int):
-            ok, message = False, f"expected an int, got {type(answer).__name__}"
-        elif answer == expected:
-            ok, message = True, f"correct: {expected}"
-        else:
-            ok, message = False, f"not quite: {answer} is {'too large' if answer > expected else 'too small'}"
-    print(f"exercise {number}: {message}")
-    return ok
+        ok, message = check_number(answer, expected, integer=True)
+    return report(number, ok, message)

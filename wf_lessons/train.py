@@ -50,6 +50,7 @@ from wf_lessons import config as wf_config
 from wf_lessons.augment import BatchAugment
 from wf_lessons.complexity import count_flops
 from wf_lessons.data import CLASSES, DataNotFoundError, DeviceLoader, cifar10
+from wf_lessons.exercises import check_callable, check_number, report
 from wf_lessons.models import MODEL_NAMES, build_model, count_parameters
 
 __all__ = [
@@ -913,8 +914,7 @@ def check_exercise(number: int, answer: object) -> bool:
     if number not in (1, 2, 3, 4):
         raise ValueError(f"chapter 06 has exercises 1, 2, 3 and 4, got {number!r}")
     if answer is None:
-        print(f"exercise {number}: no answer yet")
-        return False
+        return report(number, False, "no answer yet")
     if number == 1:
         expected = _gpu_schedule_steps()
         if not isinstance(answer, tuple) or len(answer) != 2:
@@ -927,25 +927,15 @@ def check_exercise(number: int, answer: object) -> bool:
             ok, message = False, f"not quite: {answer} (steps per epoch = training images // batch size)"
     elif number == 2:
         expected = _smoothed_loss_floor()
-        if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-            ok, message = False, f"expected a number, got {type(answer).__name__}"
-        elif abs(answer - expected) < 1e-3:
-            ok, message = True, f"correct: {expected:.4f}, the entropy of the smoothed target; the loss never reaches 0"
-        else:
-            ok, message = False, f"not quite: {answer} is {'too large' if answer > expected else 'too small'}"
+        correct = f"{expected:.4f}, the entropy of the smoothed target; the loss never reaches 0"
+        ok, message = check_number(answer, expected, integer=False, abs_tol=1e-3, correct=correct)
     elif number == 3:
-        ok, message = (False, f"expected a function, got {type(answer).__name__}") if not callable(answer) else (
-            _check_tta(answer))
+        ok, message = check_callable(answer, _check_tta)
     else:
         expected = _no_decay_count()
-        if isinstance(answer, bool) or not isinstance(answer, int):
-            ok, message = False, f"expected an int, got {type(answer).__name__}"
-        elif answer == expected:
-            ok, message = True, f"correct: {expected:,} parameters, all in norms, biases and other 1-D tensors"
-        else:
-            ok, message = False, f"not quite: {answer:,} is {'too large' if answer > expected else 'too small'}"
-    print(f"exercise {number}: {message}")
-    return ok
+        correct = f"{expected:,} parameters, all in norms, biases and other 1-D tensors"
+        ok, message = check_number(answer, expected, integer=True, correct=correct, answer_format=",")
+    return report(number, ok, message)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""Checking exercise answers: the messages every chapter's ``check_exercise`` prints.
+
+Each chapter module keeps its own exercises (the expected values, the tests a submitted function must pass) and
+uses these helpers for what they share:
+
+- :func:`check_number` compares a numeric answer with the expected one and says why it is wrong;
+- :func:`check_callable` rejects an answer that is not a function before testing it;
+- :func:`wrong_type` words the "expected ..., got T" message;
+- :func:`report` prints ``exercise N: message`` and returns the verdict.
+
+A checker returns ``(ok, message)``, so that it can be tested without capturing output::
+
+    ok, message = check_number(answer, 1152, integer=True)
+    return report(2, ok, message)  # prints "exercise 2: correct: 1152"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["check_callable", "check_number", "report", "wrong_type"]
+
+
+def wrong_type(expected: str, answer: object) -> str:
+    """The message for an answer of the wrong type: ``expected {expected}, got {type name}``.
+
+    >>> wrong_type("an int", 2.0)
+    'expected an int, got float'
+    """
+    return f"expected {expected}, got {type(answer).__name__}"
+
+
+def check_number(
+    answer: object,
+    expected: float,
+    *,
+    integer: bool,
+    rel_tol: float | None = None,
+    abs_tol: float | None = None,
+    correct: str | None = None,
+    answer_format: str = "",
+) -> tuple[bool, str]:
+    """Compare a numeric ``answer`` with ``expected``; return ``(ok, message)``.
+
+    - ``integer=True`` accepts only an ``int``, ``integer=False`` an ``int`` or a ``float``; a ``bool`` is never a
+      number here. Otherwise the message is ``expected an int, got T`` or ``expected a number, got T``.
+    - The answer is right when it equals ``expected``, or when ``|answer - expected| < abs_tol``, or when
+      ``math.isclose(answer, expected, rel_tol=rel_tol)`` (each tolerance only when given). The message is then
+      ``correct: {correct}``, by default ``correct: {expected}``.
+    - Otherwise it is ``not quite: {answer} is too large`` (or ``too small``), the answer formatted with
+      ``answer_format`` (a format spec such as ``","``).
+
+    >>> check_number(25088, 2 * 196 * 64, integer=True)
+    (True, 'correct: 25088')
+    >>> check_number(6.4, 6.375, integer=False, abs_tol=1e-3)
+    (False, 'not quite: 6.4 is too large')
+    """
+    if isinstance(answer, bool) or not isinstance(answer, int if integer else (int, float)):
+        return False, wrong_type("an int" if integer else "a number", answer)
+    if (
+        answer == expected
+        or (abs_tol is not None and abs(answer - expected) < abs_tol)
+        or (rel_tol is not None and math.isclose(answer, expected, rel_tol=rel_tol))
+    ):
+        return True, f"correct: {expected if correct is None else correct}"
+    return False, f"not quite: {answer:{answer_format}} is {'too large' if answer > expected else 'too small'}"
+
+
+def check_callable(
+    answer: object, check: Callable[[Callable[..., Any]], tuple[bool, str]], *, signature: str = ""
+) -> tuple[bool, str]:
+    """Run ``check(answer)`` when ``answer`` is callable; otherwise return ``(False, "expected a function ...")``.
+
+    ``signature`` names the function asked for, as in ``"causal_mask(n)"``: the message is then
+    ``expected a function causal_mask(n), got T`` (``expected a function, got T`` without it).
+
+    >>> check_callable(3, lambda f: (True, "correct"), signature="f(x)")
+    (False, 'expected a function f(x), got int')
+    """
+    if not callable(answer):
+        return False, wrong_type(f"a function {signature}".rstrip(), answer)
+    return check(answer)
+
+
+def report(number: int, ok: bool, message: str) -> bool:
+    """Print ``exercise {number}: {message}`` and return ``ok``: the last line of every ``check_exercise``."""
+    print(f"exercise {number}: {message}")
+    return ok
