@@ -144,6 +144,8 @@ print("shared parameters identical in gap and bilateral:",
 # The simplest way to let the image in: summarise it by its global average token `x̄` and predict from that. The
 # `gap` layer (the course's reconstruction) runs the generator on `x̄` as if every pooled token were `x̄`:
 # `D(X) = N'·k(x̄)ᵀ v(x̄) · C^-0.5/N`. One key, one value: the prediction is a single outer product, **rank 1**.
+# (The factor N' is our choice: fed one token alone, with the same `/N`, the prediction would be N' times smaller
+# than `bilateral`'s on an image whose pooled tokens are all equal, and the ladder would compare sizes, not ideas.)
 
 # %% tags=["nbval-check-output"]
 gap = toy["gap"]

@@ -277,6 +277,8 @@ class GapDynLinear(_TwoBranchDynLinear):
     global average token ``x̄`` of all N tokens, so ``D(X) = N'·k(x̄)ᵀ v(x̄) · C^-0.5 / N`` — rank 1.
 
     Same parameters and state-dict keys as ``bilateral``; the generator runs on one token (cost O(C·D), not O(N)).
+    The factor N' (instead of feeding the generator one token with N' = 1) keeps the prediction as large as
+    ``bilateral``'s on an image whose pooled tokens are all equal, so the ladder compares ideas, not scales.
     """
 
     predictor = "gap"
