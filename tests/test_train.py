@@ -65,7 +65,7 @@ def test_presets_resolve_and_explicit_values_win():
     ("kwargs", "error", "match"),
     [
         ({"model": "wf-cifar-huge"}, ValueError, "unknown model 'wf-cifar-huge'; valid models: wfm-t"),
-        ({"preset": "tpu"}, ValueError, "unknown preset 'tpu'; valid presets: quick-cpu, gpu"),
+        ({"preset": "tpu"}, ValueError, "unknown preset 'tpu'; valid presets: quick-cpu, cpu, study-cpu, gpu"),
         ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1"),
         ({"lr": -1.0}, ValueError, "lr must be > 0"),
         ({"ema_decay": 1.0}, ValueError, r"ema_decay must be in \[0, 1\)"),
@@ -187,7 +187,7 @@ def test_the_run_log_has_every_field(tmp_path, runs):
 def test_load_model_rebuilds_the_trained_model(tmp_path):
     data = _data()
     log = train.train(_config(tmp_path, run_name="m", epochs=1), data)
-    model = load_model(log["checkpoint"])
+    model = load_model(tmp_path / "ckpt" / "m.pt")
     assert not model.training and model.blocks[0].dwc.in_channels == 16
     loader = [(normalize(data[1][0]), data[1][1])]
     assert evaluate(model, loader)["loss"] == pytest.approx(log["test_loss"], rel=1e-5)

@@ -314,6 +314,14 @@ CONFIGS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     "wf-cifar-tiny": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 4}),
     "deit-cifar-tiny": (ViT, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 4, "num_heads": 2,
                               "attn_backend": "math"}),
+    # the cpu training preset: the longest run a learner makes on a laptop CPU (blocks 1 and 4 dynamic); its DeiT
+    # takes depth 5 to match the parameter count within 5%
+    "wf-cifar-cpu": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 6}),
+    "deit-cifar-cpu": (ViT, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 5, "num_heads": 2,
+                             "attn_backend": "math"}),
+    # the predictor study (wf_lessons.ablate): half the blocks dynamic, so that the predictor can matter
+    "wf-cifar-study": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 4,
+                                      "dynamic_blocks": (1, 3)}),
 }
 MODEL_NAMES = tuple(CONFIGS)
 

@@ -20,16 +20,46 @@ import torch
 from wf_lessons import atomic, config
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=config.REPO_ROOT, capture_output=True, text=True, check=True).stdout
+
+
 def git_commit() -> str:
-    """The checkout's commit (with ``-dirty`` when files differ from it), or ``"unknown"`` outside git."""
+    """The checkout's commit (40 hex digits), or ``"unknown"`` outside git. See :func:`git_dirty` for changes."""
     try:
-        run = lambda *args: subprocess.run(
-            ["git", *args], cwd=config.REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        commit = run("rev-parse", "HEAD")
-        return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+        return _git("rev-parse", "HEAD").strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def git_dirty() -> list[str]:
+    """Tracked files of the course's code (not run logs or notebooks) that differ from the commit.
+
+    Empty when the code that ran is exactly the recorded commit.
+    """
+    try:
+        out = _git("status", "--porcelain", "--untracked-files=no", "--", "wf_lessons", "pyproject.toml")
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return sorted(line[3:] for line in out.splitlines() if line.strip())
+
+
+def portable(path: Path | str) -> str:
+    """``path`` as it reads on any machine: relative to the repository (or to ``$WF_DATA_DIR``), never absolute."""
+    path = Path(path).resolve()
+    for root, prefix in ((config.REPO_ROOT, ""), (config.data_dir(), "$WF_DATA_DIR/")):
+        if path.is_relative_to(root):
+            return prefix + path.relative_to(root).as_posix()
+    return f"<outside the repository>/{path.name}"
+
+
+def resolve(path: Path | str) -> Path:
+    """The inverse of :func:`portable` for paths a run log records (other paths are returned unchanged)."""
+    text = str(path)
+    if text.startswith("$WF_DATA_DIR/"):
+        return config.data_dir() / text.removeprefix("$WF_DATA_DIR/")
+    path = Path(text)
+    return path if path.is_absolute() or path.exists() else config.REPO_ROOT / path
 
 
 def device_name(device: torch.device) -> str:
@@ -44,6 +74,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     return {
         "command": "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *sys.argv[1:]]),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "device": device_name(device),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -118,6 +118,19 @@ DEFAULTS: dict[str, Any] = {
 #: models on a CPU with native bf16 (chapter 06 measures it; pass ``bf16=False`` on other CPUs). ``gpu``: the
 #: headline run of ``wf-cifar`` / ``deit-cifar`` on one H100, designed from throughput estimates
 #: (:func:`gpu_preset_estimate`); not yet run on a GPU.
+#:
+#: ``cpu``: the longest training a learner would run on a laptop CPU: ``wf-cifar-cpu`` (patch 4, width 64, depth 6,
+#: blocks 1 and 4 dynamic by the reference rule), one thread so that two runs (WeightFormer and DeiT) fit side by
+#: side on two cores, goal >= 75% test accuracy in <= 20 minutes end to end. Chosen by measuring one-thread
+#: training throughput on the 2-core machine it was built on (AMD EPYC with AVX512-BF16, bf16 autocast 1.5-1.8x
+#: faster than fp32 there): width 96 or 128 gave 3-6x fewer images/s for 2-4x the parameters, so within 20 minutes
+#: a width-64 model sees each image 15 times where a width-96 one sees it 8 times; depth 6 cost no more than
+#: depth 5 (the two dynamic blocks, not the static ones, dominate the time). The recipe is quick-cpu's, with a
+#: one-epoch warm-up for the longer schedule: a model this small underfits, so no heavy regularisation.
+#:
+#: ``study-cpu``: the per-run budget of the predictor study (:mod:`wf_lessons.ablate`): ``wf-cifar-study``
+#: (width 64, depth 4, blocks 1 and 3 dynamic) for 2 epochs, about 2 minutes on one thread, so that 12 variants x 3
+#: seeds fit in one working session on two cores.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick-cpu": {
         "model": "wf-cifar-tiny",
@@ -131,6 +144,38 @@ PRESETS: dict[str, dict[str, Any]] = {
         "grad_clip": 5.0,
         "drop_path": 0.0,
         "eval_per_class": 100,  # per-epoch curve on 1,000 test images; the final accuracy uses all 10,000
+        "eval_batch_size": 500,
+        "bf16": True,
+        "threads": 1,
+    },
+    "cpu": {
+        "model": "wf-cifar-cpu",
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 1.0,
+        "min_lr_ratio": 0.0,
+        "label_smoothing": 0.1,
+        "grad_clip": 5.0,
+        "drop_path": 0.0,
+        "eval_per_class": 100,
+        "eval_batch_size": 500,
+        "bf16": True,
+        "threads": 1,
+    },
+    "study-cpu": {
+        "model": "wf-cifar-study",
+        "epochs": 2,
+        "batch_size": 128,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 0.3,
+        "min_lr_ratio": 0.0,
+        "label_smoothing": 0.1,
+        "grad_clip": 5.0,
+        "drop_path": 0.0,
+        "eval_per_class": 100,
         "eval_batch_size": 500,
         "bf16": True,
         "threads": 1,
@@ -425,8 +470,11 @@ def evaluate(
 
 # --------------------------------------------------------------------------------------- checkpoints
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A training checkpoint as a dict (tensors on the CPU); clear errors for a missing or foreign file."""
-    path = Path(path)
+    """A training checkpoint as a dict (tensors on the CPU); clear errors for a missing or foreign file.
+
+    ``path`` may be as a run log records it (relative to the repository, see :func:`wf_lessons.runlog.portable`).
+    """
+    path = runlog.resolve(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
@@ -547,7 +595,12 @@ def train(
     start = time.perf_counter()
     cfg = config
     device = wf_config.device(cfg.device)
-    _check_paths(cfg)
+    with atomic.claim(cfg.log_path().with_suffix(".lock"), f"run {cfg.run_name!r}"):
+        _check_paths(cfg)
+        return _train_claimed(cfg, data, device, start)
+
+
+def _train_claimed(cfg: TrainConfig, data: Any, device: torch.device, start: float) -> dict[str, Any]:
     ckpt = load_checkpoint(cfg.checkpoint_path()) if cfg.resume else None
     if ckpt is not None and (problems := _resume_problems(ckpt, cfg)):
         raise ValueError(f"cannot resume {cfg.checkpoint_path()}: it was made with other settings:\n  "
@@ -578,7 +631,7 @@ def _train(
     # data: the whole split on the device
     if data is None:
         (train_x, train_y), (test_x, test_y) = cifar10("train"), cifar10("test")
-        source = f"CIFAR-10 ({wf_config.data_dir()})"
+        source = f"CIFAR-10 ({runlog.portable(wf_config.data_dir())})"
     else:
         (train_x, train_y), (test_x, test_y) = data
         source = "tensors given to train()"
@@ -730,7 +783,7 @@ def _train(
         **final,
         "train_s": train_s,
         "data_s": data_s,
-        "checkpoint": str(cfg.checkpoint_path()) if cfg.save_checkpoints else None,
+        "checkpoint": runlog.portable(cfg.checkpoint_path()) if cfg.save_checkpoints else None,
     }
     log["wall_s"] = time.perf_counter() - start
     age = _process_age_s()
