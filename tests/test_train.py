@@ -7,6 +7,8 @@ from torch import nn
 
 from wf_lessons import bench, train
 from wf_lessons.data import DataNotFoundError, normalize
+from wf_lessons.exercises import ch06
+from wf_lessons.models import build_model
 from wf_lessons.train import PRESETS, TrainConfig, evaluate, load_model
 
 TINY = {"img_size": 16, "embed_dim": 16, "depth": 2}  # on wf-cifar-quick: patch 4, a 4×4 token grid
@@ -99,7 +101,7 @@ def _interrupt_after(monkeypatch, calls: int) -> None:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "train_step", step)
+    monkeypatch.setattr(train.loop, "train_step", step)
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
@@ -216,7 +218,7 @@ def test_warmup_cosine_and_weight_decay_groups():
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0) and f(100) == pytest.approx(0.1)
     assert f(55) == pytest.approx(0.55)  # half-way down the cosine
     assert all(f(s) >= f(s + 1) for s in range(9, 100))
-    model = train.build_model("deit-cifar-quick", **TINY_DEIT)
+    model = build_model("deit-cifar-quick", **TINY_DEIT)
     decay, no_decay = train.build_optimizer(model, 1e-3, 0.05).param_groups
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
     assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim <= 1 or p is model.pos_embed
@@ -229,7 +231,7 @@ def test_cli_errors_and_summary_line(tmp_path, monkeypatch, capsys, runs):
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert train.main(["--preset", "nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
-    monkeypatch.setattr(train, "cifar10", lambda split: _data()[0 if split == "train" else 1])
+    monkeypatch.setattr(train.loop, "cifar10", lambda split: _data()[0 if split == "train" else 1])
     args = ["--model", "wf-cifar-quick", "--override", "img_size=16", "--override", "embed_dim=16",
             "--override", "depth=2", "--epochs", "1", "--batch-size", "16", "--no-progress", "--device", "cpu",
             "--threads", "1",
@@ -264,18 +266,20 @@ def test_gpu_preset_estimate_adds_up():
 
 def test_exercise_checkers_accept_right_and_reject_wrong_answers(capsys):
     steps = 50_000 // PRESETS["gpu"]["batch_size"]
-    assert train.check_exercise(1, (steps * PRESETS["gpu"]["epochs"], round(PRESETS["gpu"]["warmup_epochs"] * steps)))
-    assert not train.check_exercise(1, (50_000 / PRESETS["gpu"]["batch_size"] * PRESETS["gpu"]["epochs"], 0))
+    assert ch06.check_exercise(1, (steps * PRESETS["gpu"]["epochs"], round(PRESETS["gpu"]["warmup_epochs"] * steps)))
+    assert not ch06.check_exercise(1, (50_000 / PRESETS["gpu"]["batch_size"] * PRESETS["gpu"]["epochs"], 0))
     assert "drops the last partial batch" in capsys.readouterr().out
-    assert train.check_exercise(2, -(0.91 * math.log(0.91) + 0.09 * math.log(0.01)))
-    assert not train.check_exercise(2, 0.0)
+    assert ch06.check_exercise(2, -(0.91 * math.log(0.91) + 0.09 * math.log(0.01)))
+    assert not ch06.check_exercise(2, 0.0)
 
     def tta(model, images):
         return (model(images) + model(images.flip(-1))) / 2
 
-    assert train.check_exercise(3, tta)
-    assert not train.check_exercise(3, lambda model, images: model(images))
+    assert ch06.check_exercise(3, tta)
+    assert not ch06.check_exercise(3, lambda model, images: model(images))
     assert "add those of the mirrored images" in capsys.readouterr().out
-    assert not train.check_exercise(4, 1) and not train.check_exercise(4, None)
-    with pytest.raises(ValueError, match="exercises 1, 2, 3 and 4"):
-        train.check_exercise(5, 0)
+    assert not ch06.check_exercise(4, 1) and not ch06.check_exercise(4, None)
+    assert ch06.check_exercise(5, (195, 195 * PRESETS["cpu"]["epochs"]))
+    assert not ch06.check_exercise(5, (390, 390 * PRESETS["cpu"]["epochs"]))
+    with pytest.raises(ValueError, match="exercises 1, 2, 3, 4 and 5"):
+        ch06.check_exercise(6, 0)

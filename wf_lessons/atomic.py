@@ -38,51 +38,59 @@ def torch_save(obj: object, path: Path | str) -> None:
         torch.save(obj, tmp)
 
 
+def writable_folder(folder: Path | str) -> str | None:
+    """Create ``folder`` if needed and try a temporary file in it: ``None`` when it is writable, else the reason."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 class ClaimedError(FileExistsError):
     """Another live process holds the claim on this name."""
 
 
-def _owner(lock: Path) -> int | None:
+def _owner(lock: Path) -> str:
     try:
-        return int(lock.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
+        return lock.read_text().split()[0]
+    except (OSError, IndexError):
+        return "unknown"
 
 
 @contextmanager
 def claim(lock: Path | str, what: str) -> Iterator[None]:
-    """Hold ``lock`` (a file created with ``O_EXCL``, holding our PID) for the duration of the block.
+    """Hold ``lock`` for the duration of the block: an exclusive ``flock`` on a file that holds our PID.
 
-    A second process that claims the same file while we hold it gets :class:`ClaimedError` at once, naming
-    ``what``. A lock left behind by a process that no longer runs (``kill -9``) is taken over.
+    A second claim of the same file, from another process or from this one, gets :class:`ClaimedError` at once,
+    naming ``what``. The kernel drops the lock when its process dies (even by ``kill -9``), so a file left behind
+    is no obstacle. The file is removed on exit.
     """
+    import fcntl
+
     lock = Path(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _owner(lock)
-            if owner is not None and owner != os.getpid() and _alive(owner):
-                raise ClaimedError(f"{what} is in use by another process (PID {owner}, lock file {lock}); "
-                                   "wait for it to finish or choose another name") from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ClaimedError(f"{what} is in use by another process (PID {_owner(lock)}, lock file {lock}); "
+                               "wait for it to finish or choose another name") from None
         try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-        return
-    raise ClaimedError(f"could not claim {lock} for {what}")
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:  # its holder removed it between our open and our lock: try again
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # before unlocking, so that a waiter never locks a removed file
+        os.close(fd)

@@ -45,12 +45,13 @@ def git_dirty() -> list[str]:
 
 
 def portable(path: Path | str) -> str:
-    """``path`` as it reads on any machine: relative to the repository (or to ``$WF_DATA_DIR``), never absolute."""
+    """``path`` as it reads on any machine: relative to the repository (or ``$WF_DATA_DIR/...``) when it lies there,
+    which is where the course's commands write; a place the user chose elsewhere stays as given."""
     path = Path(path).resolve()
     for root, prefix in ((config.REPO_ROOT, ""), (config.data_dir(), "$WF_DATA_DIR/")):
         if path.is_relative_to(root):
             return prefix + path.relative_to(root).as_posix()
-    return f"<outside the repository>/{path.name}"
+    return str(path)
 
 
 def resolve(path: Path | str) -> Path:

@@ -1,0 +1,161 @@
+"""Faults and bad input around training: run-name claims, divergence, corrupted checkpoints, resume of a finished
+run, machine settings chosen by measurement, the dry run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from test_train import TINY, _config, _data
+
+from wf_lessons import atomic, train
+from wf_lessons.train import TrainConfig, TrainingDiverged, load_checkpoint, load_model, machine
+from wf_lessons.train.checkpoint import CHECKPOINT_FORMAT
+
+
+@pytest.fixture(autouse=True)
+def runs(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    monkeypatch.setattr("wf_lessons.config.runs_dir", lambda: folder)
+    return folder
+
+
+def test_a_claimed_run_name_is_refused_at_once(tmp_path, runs):
+    cfg = _config(tmp_path, run_name="busy", write_log=True)
+    lock = runs / "busy.lock"
+    holder = subprocess.Popen([sys.executable, "-c", f"import time\nfrom wf_lessons import atomic\n"
+                               f"with atomic.claim({str(lock)!r}, 'x'):\n    print('held', flush=True)\n"
+                               "    time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(atomic.ClaimedError, match="run 'busy' is in use by another process"):
+            train.train(cfg, _data())
+        assert not (tmp_path / "ckpt" / "busy.pt").exists()
+    finally:
+        holder.kill()  # as kill -9: the kernel drops its lock, the file stays behind
+        holder.wait()
+    assert lock.exists()
+    train.train(cfg, _data())  # a lock file without a live holder is no obstacle
+    assert not lock.exists() and (runs / "busy.json").exists()
+
+
+def test_cli_refuses_a_claimed_run_with_exit_2(tmp_path, runs, capsys):
+    with atomic.claim(runs / "held.lock", "run 'held'"):
+        assert train.main(["--run-name", "held", "--device", "cpu", "--no-progress"]) == 2
+    assert "in use by another process" in capsys.readouterr().err
+
+
+def test_divergence_stops_marks_the_log_and_exits_non_zero(tmp_path, runs):
+    with pytest.raises(TrainingDiverged, match="non-finite training loss in epoch 1"):
+        train.train(_config(tmp_path, run_name="nan", lr=1e6, grad_clip=0.0, write_log=True), _data())
+    log = json.loads((runs / "nan.json").read_text())
+    assert log["diverged"] and not log["complete"] and log["test_acc"] is None and log["epochs_done"] == 0
+
+
+def test_corrupted_checkpoints_are_refused(tmp_path):
+    train.train(_config(tmp_path, run_name="c", epochs=1), _data())
+    path = tmp_path / "ckpt" / "c.pt"
+    ckpt = torch.load(path, weights_only=True)
+    name = next(iter(ckpt["model"]))
+    ckpt["model"][name] = ckpt["model"][name] + 1e37  # bit rot: weights no longer match the digest
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="corrupted: its weights do not match the digest"):
+        load_model(path)
+    with pytest.raises(ValueError, match="corrupted"):
+        train.train(_config(tmp_path, run_name="c", epochs=2, resume=True), _data())
+    del ckpt["digest"]
+    ckpt["model"][name] = ckpt["model"][name] * float("nan")
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="non-finite weights"):
+        load_checkpoint(path)
+    torch.save({"format": CHECKPOINT_FORMAT, "model": {}}, path)
+    with pytest.raises(ValueError, match="incomplete: it lacks model_name"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_of_another_shape_names_the_keys(tmp_path):
+    train.train(_config(tmp_path, run_name="s", epochs=1), _data())
+    ckpt = load_checkpoint(tmp_path / "ckpt" / "s.pt")
+    from wf_lessons.models import build_model
+    from wf_lessons.train.checkpoint import load_weights
+
+    wider = build_model("wf-cifar-quick", **(TINY | {"embed_dim": 32}))
+    with pytest.raises(ValueError, match=r"does not fit WeightFormer: .*\(16,\) where the model has \(32,\)"):
+        load_weights(wider, ckpt["model"], "checkpoint s.pt")
+
+
+def test_resume_of_a_complete_run_changes_nothing(tmp_path, runs, capsys):
+    cfg = _config(tmp_path, run_name="done", epochs=1, write_log=True)
+    first = train.train(cfg, _data())
+    before = (runs / "done.json").read_text()
+    again = train.train(_config(tmp_path, run_name="done", epochs=1, write_log=True, resume=True, progress=True),
+                        _data())
+    assert "already complete" in capsys.readouterr().out
+    assert (runs / "done.json").read_text() == before and again["started"] == first["started"]
+
+
+def test_resume_records_each_segment_with_its_settings(tmp_path):
+    whole = train.train(_config(tmp_path, run_name="seg", epochs=2, time_limit_s=1e-9), _data())
+    assert whole["epochs_done"] == 1 and len(whole["segments"]) == 1
+    resumed = train.train(_config(tmp_path, run_name="seg", epochs=2, resume=True, bf16=True), _data())
+    first, second = resumed["segments"]
+    assert (first["from_epoch"], first["to_epoch"], first["bf16"]) == (0, 1, False)
+    assert (second["from_epoch"], second["to_epoch"], second["bf16"]) == (1, 2, True)
+
+
+def test_auto_settings_are_measured_recorded_and_kept_on_resume(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(model, overrides, batch, side, bf16, n_threads, steps=3):
+        calls.append((bf16, n_threads))
+        return 1.0 if bf16 else 2.0  # bf16 "faster" here
+
+    monkeypatch.setattr(machine, "measure_step_s", fake)
+    log = train.train(_config(tmp_path, run_name="auto", epochs=2, bf16="auto", time_limit_s=1e-9), _data())
+    assert log["bf16"] is True and sorted(calls) == [(False, 1), (True, 1)]
+    assert log["segments"][0]["measured_step_s"] == {"fp32, 1 thread": 2.0, "bf16, 1 thread": 1.0}
+    calls.clear()
+    resumed = train.train(_config(tmp_path, run_name="auto", epochs=2, bf16="auto", resume=True), _data())
+    assert calls == [] and resumed["segments"][1]["bf16"] is True  # the resumed segment keeps the choice
+
+
+def test_measurement_restores_the_random_state():
+    state = torch.get_rng_state()
+    machine.measure_step_s("wf-cifar-quick", TINY, batch=4, side=16, bf16=False, n_threads=1, steps=1)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"device": "cuda"}, "CUDA is not available"),
+    ({"model_overrides": TINY | {"num_classes": 5}}, "labels up to 9, but the model has num_classes=5"),
+    ({"bf16": "yes"}, "bf16 must be True, False, None"),
+])
+def test_bad_settings_say_what_was_expected(tmp_path, kwargs, message):
+    if kwargs.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=message):
+        train.train(_config(tmp_path, **kwargs), _data())
+
+
+def test_an_unwritable_checkpoint_folder_is_found_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="checkpoint_dir .* is not writable"):
+        train.train(_config(tmp_path, checkpoint_dir=blocker / "sub"), _data())
+
+
+def test_presets_validate_machine_settings():
+    assert TrainConfig(preset="quick-cpu").bf16 == "auto" and TrainConfig(preset="quick-cpu").threads == "auto"
+    with pytest.raises(ValueError, match="threads must be an int >= 0"):
+        TrainConfig(threads="two")
+
+
+@pytest.mark.slow
+def test_gpu_preset_dry_run_on_cpu(capsys, monkeypatch):
+    """The gpu preset's whole path (compile, bf16, RandAugment, erasing, mixup/CutMix, drop-path) at toy size."""
+    monkeypatch.setattr("wf_lessons.train.loop.cifar10", lambda split: _data(n_train=320, n_test=40)[
+        0 if split == "train" else 1])
+    assert train.main(["--preset", "gpu", "--dry-run", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "stop and resume: ok" in out and "torch.compile" in out and "mixup 0.8" in out

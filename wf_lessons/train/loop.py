@@ -1,0 +1,371 @@
+"""The training loop: the data on the device, the model with its optimiser, schedule and optional EMA, epochs that
+end in an atomic checkpoint, and the run log.
+
+:func:`train` claims the run name (a second process with the same name is refused at once), refuses to overwrite
+a finished run, resumes exactly from a checkpoint, stops with :class:`TrainingDiverged` on a non-finite loss, and
+records every start or resume as a *segment* with the machine settings it used.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from wf_lessons import atomic, runlog
+from wf_lessons import config as wf_config
+from wf_lessons.complexity import count_flops
+from wf_lessons.data import DeviceLoader, cifar10
+from wf_lessons.models import build_model, count_parameters
+from wf_lessons.train import machine
+from wf_lessons.train.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    restore_rng,
+    resume_problems,
+    rng_state,
+    save_checkpoint,
+)
+from wf_lessons.train.recipe import TrainConfig
+from wf_lessons.train.steps import build_optimizer, evaluate, train_step, warmup_cosine
+
+Data = tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+_CLI_COMMAND: str | None = None  # set by the command line so that the run log records it
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the run log is marked ``"diverged"``."""
+
+
+def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
+    """Train ``config.model`` on CIFAR-10 (or on ``data``) and return the run log (also written unless
+    ``config.write_log`` is False).
+
+    ``data``: optional ``((train_images, train_labels), (test_images, test_labels))``, uint8 ``(N, 3, H, W)`` and
+    int64 ``(N,)`` tensors, used instead of CIFAR-10 (tests, small experiments). Raises ``ValueError`` for settings
+    that cannot work, ``FileExistsError`` rather than overwrite a run (or while another process trains it),
+    ``DataNotFoundError`` without the data, :class:`TrainingDiverged` on a non-finite loss. Resuming a run that is
+    already complete changes nothing and returns its log.
+    """
+    start = time.perf_counter()
+    cfg = config
+    device = wf_config.device(cfg.device)
+    with atomic.claim(cfg.log_path().with_suffix(".lock"), f"run {cfg.run_name!r}"):
+        _check_paths(cfg)
+        ckpt = load_checkpoint(cfg.checkpoint_path()) if cfg.resume else None
+        if ckpt is not None:
+            if problems := resume_problems(ckpt, cfg):
+                raise ValueError(f"cannot resume {cfg.checkpoint_path()}: it was made with other settings:\n  "
+                                 + "\n  ".join(problems))
+            if ckpt["epoch"] >= cfg.epochs and cfg.log_path().is_file() and runlog.read(cfg.log_path())["complete"]:
+                if cfg.progress:
+                    print(f"{cfg.run_name}: already complete ({ckpt['epoch']} epochs); nothing to do")
+                return runlog.read(cfg.log_path())
+        data = _load_data(cfg, data, device)
+        settings = _machine_settings(cfg, device, ckpt, side=data.train_x.shape[-1])
+        with machine.threads(settings["threads"]):
+            return _train(cfg, data, device, settings, ckpt, start)
+
+
+def _check_paths(config: TrainConfig) -> None:
+    """Refuse to overwrite what a user made, to resume what does not exist, and to train without a writable
+    checkpoint folder (found now, not after the first epoch)."""
+    ckpt, log = config.checkpoint_path(), config.log_path()
+    if config.resume:
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"cannot resume: there is no checkpoint {ckpt} (run name {config.run_name!r})")
+    elif not config.overwrite:
+        used = ((log, config.write_log), (ckpt, config.save_checkpoints))
+        existing = [str(p) for p, on in used if on and p.exists()]
+        if existing:
+            raise FileExistsError(
+                f"run {config.run_name!r} already exists ({', '.join(existing)}); pass resume=True (--resume) to "
+                "continue it, overwrite=True (--overwrite) to start it again, or another run_name (--run-name)"
+            )
+    if config.save_checkpoints and (reason := atomic.writable_folder(ckpt.parent)) is not None:
+        raise ValueError(f"checkpoint_dir {ckpt.parent} is not writable ({reason}); choose another "
+                         "(--checkpoint-dir) or pass save_checkpoints=False (--no-checkpoint)")
+
+
+# ------------------------------------------------------------------------------------------------ data
+@dataclass
+class _Data:
+    train_x: Tensor
+    train_loader: DeviceLoader
+    eval_loader: DeviceLoader
+    test_loader: DeviceLoader
+    source: str
+    steps: int  # per epoch
+    num_eval: int
+    num_test: int
+    seconds: float
+
+
+def _per_class(images: Tensor, labels: Tensor, per_class: int) -> tuple[Tensor, Tensor]:
+    """The first ``per_class`` images of each class (all when 0), in their original order."""
+    if per_class == 0:
+        return images, labels
+    keep = torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in labels.unique()]).sort().values
+    return images[keep], labels[keep]
+
+
+def _load_data(cfg: TrainConfig, data: Data | None, device: torch.device) -> _Data:
+    """The training split and the evaluation sets on ``device``, checked against the configuration."""
+    start = time.perf_counter()
+    if data is None:
+        (train_x, train_y), (test_x, test_y) = cifar10("train"), cifar10("test")
+        source = f"CIFAR-10 ({runlog.portable(wf_config.data_dir())})"
+    else:
+        (train_x, train_y), (test_x, test_y) = data
+        source = "tensors given to train()"
+    top = int(max(train_y.max(), test_y.max()))
+    if top >= cfg.num_classes():
+        raise ValueError(f"the data has labels up to {top}, but the model has num_classes={cfg.num_classes()}: "
+                         f"use num_classes >= {top + 1}")
+    train_x, train_y = _per_class(train_x, train_y, cfg.train_per_class)
+    if cfg.batch_size > train_x.shape[0]:
+        raise ValueError(f"batch_size {cfg.batch_size} is larger than the {train_x.shape[0]} training images")
+    eval_x, eval_y = _per_class(test_x, test_y, cfg.eval_per_class)
+    train_loader = DeviceLoader(train_x, train_y, cfg.batch_size, train=True, device=device, seed=cfg.seed,
+                                crop_padding=cfg.crop_padding, flip=cfg.flip)
+    eval_loader = DeviceLoader(eval_x, eval_y, min(cfg.eval_batch_size, eval_x.shape[0]), train=False, device=device)
+    test_loader = (eval_loader if cfg.eval_per_class == 0 else
+                   DeviceLoader(test_x, test_y, min(cfg.eval_batch_size, test_x.shape[0]), train=False, device=device))
+    steps = len(train_loader) if cfg.steps_per_epoch == 0 else min(cfg.steps_per_epoch, len(train_loader))
+    return _Data(train_x, train_loader, eval_loader, test_loader, source, steps, int(eval_x.shape[0]),
+                 int(test_x.shape[0]),
+                 time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------------------- settings
+def _machine_settings(cfg: TrainConfig, device: torch.device, ckpt: dict[str, Any] | None, side: int
+                      ) -> dict[str, Any]:
+    """bf16 and threads for this segment of the run: given, inherited from the checkpoint, or measured."""
+    bf16, threads = cfg.bf16, cfg.threads
+    if device.type != "cpu":
+        return {"bf16": device.type == "cuda" if bf16 in (None, machine.AUTO) else bf16,
+                "threads": 0 if threads == machine.AUTO else threads}
+    if ckpt is not None:  # a resumed run keeps its measured (or older checkpoints': configured) choice
+        last = ckpt["segments"][-1] if ckpt.get("segments") else ckpt["config"]
+        bf16 = last["bf16"] if bf16 == machine.AUTO else bf16
+        threads = last["threads"] if threads == machine.AUTO else threads
+    if machine.AUTO in (bf16, threads):
+        return machine.choose_settings(cfg.model, cfg.model_kwargs(), cfg.batch_size, side, bf16, threads)
+    bf16 = bool(bf16)  # None: off on a CPU
+    if bf16 and not machine.cpu_has_native_bf16():
+        import warnings
+
+        warnings.warn("bf16 autocast on a CPU without native bf16 (AVX512-BF16 or AMX) is emulated and slow; "
+                      "pass bf16=False (--no-bf16)", stacklevel=4)
+    return {"bf16": bf16, "threads": threads}
+
+
+# ------------------------------------------------------------------------------------------ training
+def _train(cfg: TrainConfig, data: _Data, device: torch.device, settings: dict[str, Any],
+           ckpt: dict[str, Any] | None, start: float) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    bf16 = settings["bf16"]
+    total_steps = data.steps * cfg.epochs
+    wf_config.seed_everything(cfg.seed)
+    model = build_model(cfg.model, **cfg.model_kwargs()).to(device)
+    n_params = count_parameters(model)
+    model.eval()  # no drop-path while counting, so the global random state is untouched
+    flops = count_flops(model, torch.zeros(1, 3, *data.train_x.shape[-2:], device=device))
+    model.train()
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
+    warmup_steps = min(round(cfg.warmup_epochs * data.steps), total_steps)  # a warm-up longer than the run is cut
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, warmup_steps, cfg.min_lr_ratio))
+    ema = None
+    if cfg.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    history: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
+    start_epoch, train_s = 0, 0.0
+    if ckpt is not None:
+        load_weights(model, ckpt["model"], f"checkpoint {cfg.checkpoint_path()}")
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
+        history, start_epoch, train_s = list(ckpt["history"]), ckpt["epoch"], ckpt["train_s"]
+        segments = list(ckpt.get("segments", []))
+        restore_rng(ckpt["rng"])
+    step_model = torch.compile(model) if cfg.compile else model
+    eval_model = ema.module if ema is not None else model
+
+    env = runlog.environment(device)
+    env["command"] = _CLI_COMMAND if _CLI_COMMAND is not None else f"python: wf_lessons.train.train({_short_repr(cfg)})"
+    segments.append({"from_epoch": start_epoch, "command": env["command"], "started": env["started"],
+                     "git_commit": env["git_commit"], "device": env["device"], "compile": cfg.compile, **settings})
+    say = tqdm.write if cfg.progress else (lambda *_: None)
+    say(f"{cfg.run_name}: {cfg.model} ({n_params:,} parameters, {flops / 1e6:,.1f} MFLOPs/image) on {env['device']}"
+        f"{', bf16' if bf16 else ''}, {data.train_x.shape[0]:,} training images, {cfg.epochs} epochs of "
+        f"{data.steps} steps")
+
+    def checkpoint(epoch: int) -> None:
+        segments[-1]["to_epoch"] = epoch
+        save_checkpoint(cfg.checkpoint_path(), {
+            "model_name": cfg.model, "model_overrides": cfg.model_kwargs(), "config": cfg.to_dict(),
+            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "rng": rng_state(), "history": history, "train_s": train_s, "segments": segments,
+        })
+
+    stopped, diverged = None, None
+    bar_args = {} if cfg.progress else {"disable": True}  # otherwise tqdm reads TQDM_DISABLE itself
+    with tqdm(total=total_steps, initial=start_epoch * data.steps, unit="step", dynamic_ncols=True, **bar_args) as bar:
+        for epoch in range(start_epoch, cfg.epochs):
+            bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
+            row = _epoch(cfg, data, device, epoch, step_model, optimizer, scheduler, ema, bf16, bar)
+            if row["train_loss"] is None:
+                diverged = f"non-finite training loss in epoch {epoch + 1}: the run diverged (lower lr?)"
+                say(diverged)
+                break
+            train_s += row["epoch_s"]
+            eval_start = time.perf_counter()
+            metrics = evaluate(eval_model, data.eval_loader, bf16=bf16)
+            row |= {"test_loss": metrics["loss"], "test_acc": metrics["accuracy"], "eval_images": metrics["images"],
+                    "train_s": train_s, "eval_s": time.perf_counter() - eval_start,
+                    "wall_s": time.perf_counter() - start}
+            history.append(row)
+            say(f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+                f"test ({row['eval_images']} images) loss {row['test_loss']:.4f} acc {row['test_acc']:.4f} | "
+                f"{row['images_per_s']:.0f} img/s, {row['epoch_s']:.1f} s")
+            if cfg.save_checkpoints:
+                checkpoint(epoch + 1)
+            next_epoch_s = 1.1 * (row["epoch_s"] + row["eval_s"])
+            elapsed = time.perf_counter() - start
+            if cfg.time_limit_s and epoch + 1 < cfg.epochs and elapsed + next_epoch_s > cfg.time_limit_s:
+                stopped = f"time limit {cfg.time_limit_s:.0f} s: stopped after epoch {epoch + 1} (resume to continue)"
+                say(stopped)
+                break
+
+    segments[-1]["to_epoch"] = len(history)
+    log = _run_log(cfg, env, data, eval_model, bf16, n_params, flops, history, segments, train_s, start,
+                   stopped=stopped, diverged=diverged)
+    if cfg.write_log:
+        runlog.write(log, cfg.run_name)
+    if diverged:
+        raise TrainingDiverged(f"{cfg.run_name}: {diverged}; the log marks it as diverged"
+                               + (f" ({runlog.portable(cfg.log_path())})" if cfg.write_log else ""))
+    return log
+
+
+def _epoch(cfg: TrainConfig, data: _Data, device: torch.device, epoch: int, step_model: nn.Module,
+           optimizer: torch.optim.Optimizer, scheduler: Any, ema: Any, bf16: bool, bar: Any) -> dict[str, Any]:
+    """One epoch of training; its metrics (``train_loss`` None when the loss became non-finite)."""
+    generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + 7919 * (epoch + 1))
+    rng = random.Random(cfg.seed * 1_000_003 + epoch)
+    augment = cfg.augment()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    _sync(device)
+    epoch_start = time.perf_counter()
+    report_every = max(1, data.steps // 20)
+    for step, (images, labels) in enumerate(data.train_loader.epoch(epoch)):
+        if step == data.steps:
+            break
+        images, targets = augment(images, labels, generator, rng)
+        loss, logits = train_step(step_model, optimizer, images, targets, label_smoothing=cfg.label_smoothing,
+                                  grad_clip=cfg.grad_clip, bf16=bf16)
+        scheduler.step()
+        if ema is not None:
+            ema.update_parameters(_plain(step_model))
+        loss_sum += loss
+        correct += (logits.argmax(1) == labels).sum()
+        seen += labels.shape[0]
+        bar.update(1)
+        if (step + 1) % report_every == 0 or step + 1 == data.steps:
+            mean_loss = loss_sum.item() / (step + 1)  # one sync every 5% of the epoch
+            if not math.isfinite(mean_loss):
+                return {"train_loss": None}
+            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / seen:.3f}",
+                            img_s=f"{seen / (time.perf_counter() - epoch_start):.0f}")
+    _sync(device)
+    epoch_s = time.perf_counter() - epoch_start
+    return {"epoch": epoch + 1, "train_loss": loss_sum.item() / data.steps, "train_acc": correct.item() / seen,
+            "lr": scheduler.get_last_lr()[0], "epoch_s": epoch_s, "images_per_s": seen / epoch_s}
+
+
+def _plain(model: nn.Module) -> nn.Module:
+    """The module under ``torch.compile``'s wrapper."""
+    return getattr(model, "_orig_mod", model)
+
+
+def _run_log(cfg: TrainConfig, env: dict[str, Any], data: _Data, eval_model: nn.Module, bf16: bool, n_params: int,
+             flops: int, history: list[dict[str, Any]], segments: list[dict[str, Any]], train_s: float,
+             start: float, *, stopped: str | None, diverged: str | None) -> dict[str, Any]:
+    """The run log: provenance, configuration, per-epoch history and the final evaluation on the whole test set."""
+    eval_start = time.perf_counter()
+    if diverged:
+        final: dict[str, Any] = {"test_loss": None, "test_acc": None, "test_images": data.num_test}
+    else:
+        metrics = evaluate(eval_model, data.test_loader, bf16=bf16)
+        final = {"test_loss": metrics["loss"], "test_acc": metrics["accuracy"], "test_images": metrics["images"]}
+        if cfg.tta_flip:
+            final["test_acc_tta_flip"] = evaluate(eval_model, data.test_loader, tta_flip=True, bf16=bf16)["accuracy"]
+    final["eval_s"] = time.perf_counter() - eval_start
+    log = {
+        "kind": "train",
+        "run_name": cfg.run_name,
+        **env,
+        "seed": cfg.seed,
+        "model": cfg.model,
+        "model_overrides": cfg.model_kwargs(),
+        "parameters": n_params,
+        "flops_per_image": flops,
+        "flops_note": "forward pass of one image, counted by torch.utils.flop_counter (2 FLOPs per MAC)",
+        "bf16": bf16,
+        "segments": segments,
+        "config": cfg.to_dict(),
+        "data": {"source": data.source, "train_images": int(data.train_x.shape[0]), "test_images": data.num_test,
+                 "eval_images_per_epoch": data.num_eval, "steps_per_epoch": data.steps},
+        "epochs": history,
+        "epochs_done": len(history),
+        "complete": len(history) == cfg.epochs,
+        "diverged": diverged,
+        "stopped": stopped,
+        "resumed_from_epoch": segments[-1]["from_epoch"] if segments[-1]["from_epoch"] > 0 else None,
+        "evaluated_model": "ema" if cfg.ema_decay > 0 else "model",
+        **final,
+        "train_s": train_s,
+        "data_s": data.seconds,
+        "checkpoint": runlog.portable(cfg.checkpoint_path()) if cfg.save_checkpoints else None,
+    }
+    log["wall_s"] = time.perf_counter() - start
+    log["process_wall_s"] = _process_age_s() if _CLI_COMMAND is not None else None
+    return log
+
+
+def _short_repr(cfg: TrainConfig) -> str:
+    """``TrainConfig(...)`` with only the settings that differ from what model, preset and seed give."""
+    base = TrainConfig(model=cfg.model, preset=cfg.preset, seed=cfg.seed).to_dict()
+    given = {k: v for k, v in cfg.to_dict().items() if k in ("model", "preset", "seed") or v != base[k]}
+    return "TrainConfig(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _process_age_s() -> float | None:
+    """Seconds since this process started (Linux), so the CLI's wall time includes Python and torch imports."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

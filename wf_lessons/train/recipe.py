@@ -1,0 +1,281 @@
+"""The recipe of a training run: every tunable setting, the named presets, and :class:`TrainConfig`.
+
+A setting left ``None`` in :class:`TrainConfig` takes the preset's value, else :data:`DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wf_lessons import config as wf_config
+from wf_lessons.augment import BatchAugment
+from wf_lessons.checks import check_plain_name
+from wf_lessons.models import CONFIGS, MODEL_NAMES
+
+#: Values of every tunable setting when neither the call nor the preset gives one. ``0`` switches a feature off
+#: (``grad_clip``, ``ema_decay``, ``erasing``, ``mixup``, ``cutmix``, ``time_limit_s``) or means "all"
+#: (``train_per_class``, ``eval_per_class``, ``steps_per_epoch``).
+DEFAULTS: dict[str, Any] = {
+    "model": "wf-cifar",
+    "epochs": 30,
+    "batch_size": 256,
+    "lr": 1e-3,
+    "weight_decay": 0.05,
+    "warmup_epochs": 2.0,
+    "min_lr_ratio": 0.0,
+    "label_smoothing": 0.1,
+    "grad_clip": 5.0,
+    "drop_path": 0.0,
+    "ema_decay": 0.0,
+    "crop_padding": 4,
+    "flip": True,
+    "randaugment_ops": 0,
+    "randaugment_magnitude": 9.0,
+    "erasing": 0.0,
+    "mixup": 0.0,
+    "cutmix": 0.0,
+    "mix_prob": 1.0,
+    "train_per_class": 0,
+    "eval_per_class": 0,
+    "steps_per_epoch": 0,
+    "eval_batch_size": 500,
+    "tta_flip": False,
+    "compile": False,
+    "time_limit_s": 0.0,
+    "bf16": None,  # None: on exactly when training on CUDA; "auto": measure on a CPU (wf_lessons.train.machine)
+    "threads": 0,  # CPU threads for torch; 0: torch's default; "auto": measure 1 and all cores
+}
+
+#: Named recipes. The CPU presets say ``bf16="auto"`` (and ``quick-cpu`` also ``threads="auto"``): a few training
+#: steps of the run's model with each candidate pick the fastest at start (:mod:`wf_lessons.train.machine`), because
+#: bf16 autocast is faster than fp32 on some CPUs and slower on others, and the run log records what was measured.
+#:
+#: ``quick-cpu``: real CIFAR-10 on a two-core CPU, >= 50% test accuracy within 4 minutes end to end, for
+#: ``wf-cifar-tiny`` and ``deit-cifar-tiny`` (patch 4, width 64, depth 4). Short and light: a model that sees each
+#: image five times cannot overfit, so no heavy regularisation.
+#:
+#: ``gpu``: the headline run of ``wf-cifar`` / ``deit-cifar`` on one H100, designed from throughput estimates
+#: (:func:`wf_lessons.train.gpu.gpu_preset_estimate`); not yet run on a GPU.
+#:
+#: ``cpu``: the longest training a learner would run on a laptop CPU: ``wf-cifar-cpu`` (patch 4, width 64, depth 6,
+#: blocks 1 and 4 dynamic by the reference rule), one thread so that two runs (WeightFormer and DeiT) fit side by
+#: side on two cores; goal >= 75% test accuracy in <= 20 minutes end to end. Chosen by measuring one-thread
+#: training throughput on the 2-core machine it was built on (AMD EPYC with AVX512-BF16, where bf16 autocast was
+#: 1.5-1.8x faster than fp32; the committed runs used bf16): width 96 or 128 gave 3-6x fewer images/s for 2-4x the
+#: parameters, so in 20 minutes a width-64 model sees each image 15 times where a width-96 one sees it 8 times;
+#: depth 6 cost no more than depth 5 (the two dynamic blocks, not the static ones, dominate the time). The recipe
+#: is quick-cpu's with a one-epoch warm-up for the longer schedule: a model this small underfits, so no heavy
+#: regularisation.
+#:
+#: ``study-cpu``: the per-run budget of the predictor study (:mod:`wf_lessons.ablate`): ``wf-cifar-study``
+#: (width 64, depth 4, blocks 1 and 3 dynamic) for 2 epochs, about 2 minutes on one thread, so that 12 variants x 3
+#: seeds fit in one working session on two cores.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick-cpu": {
+        "model": "wf-cifar-tiny",
+        "epochs": 5,
+        "batch_size": 128,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 0.3,
+        "min_lr_ratio": 0.0,
+        "label_smoothing": 0.1,
+        "grad_clip": 5.0,
+        "drop_path": 0.0,
+        "eval_per_class": 100,  # per-epoch curve on 1,000 test images; the final accuracy uses all 10,000
+        "eval_batch_size": 500,
+        "bf16": "auto",
+        "threads": "auto",
+    },
+    "cpu": {
+        "model": "wf-cifar-cpu",
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 1.0,
+        "min_lr_ratio": 0.0,
+        "label_smoothing": 0.1,
+        "grad_clip": 5.0,
+        "drop_path": 0.0,
+        "eval_per_class": 100,
+        "eval_batch_size": 500,
+        "bf16": "auto",
+        "threads": 1,
+    },
+    "study-cpu": {
+        "model": "wf-cifar-study",
+        "epochs": 2,
+        "batch_size": 128,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 0.3,
+        "min_lr_ratio": 0.0,
+        "label_smoothing": 0.1,
+        "grad_clip": 5.0,
+        "drop_path": 0.0,
+        "eval_per_class": 100,
+        "eval_batch_size": 500,
+        "bf16": "auto",
+        "threads": 1,
+    },
+    "gpu": {
+        "model": "wf-cifar",
+        "epochs": 60,
+        "batch_size": 512,
+        "lr": 2e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 3.0,
+        "min_lr_ratio": 0.01,
+        "label_smoothing": 0.1,
+        "grad_clip": 5.0,
+        "drop_path": 0.1,
+        "randaugment_ops": 2,
+        "randaugment_magnitude": 9.0,
+        "erasing": 0.25,
+        "mixup": 0.8,
+        "cutmix": 1.0,
+        "mix_prob": 0.5,
+        "eval_batch_size": 1000,
+        "compile": True,
+        "time_limit_s": 540.0,
+    },
+}
+
+_UNSET_FIELDS = tuple(DEFAULTS)
+# fields that define what is trained: a resumed run must agree with its checkpoint on all of them
+_RUN_FIELDS = (*_UNSET_FIELDS, "seed", "model_overrides")
+_EXEMPT_ON_RESUME = ("compile", "time_limit_s", "eval_batch_size", "bf16", "threads")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Settings left ``None`` take the preset's value, else :data:`DEFAULTS`.
+
+    ``model``: a name of :data:`wf_lessons.models.MODEL_NAMES`; ``model_overrides``: keyword arguments for
+    :func:`~wf_lessons.models.build_model` (``drop_path`` is a setting of its own, merged in; an override wins).
+    ``lr`` is the peak learning rate, reached after ``warmup_epochs`` and decayed by a cosine to
+    ``min_lr_ratio·lr``. ``randaugment_ops`` (0 = off), ``erasing`` (a probability), ``mixup``/``cutmix``
+    (Beta alphas, applied to a fraction ``mix_prob`` of the batches) switch the stronger augmentations.
+    ``train_per_class``/``eval_per_class`` keep a balanced subset (0 = all); the per-epoch evaluation uses
+    ``eval_per_class``, the final one always the whole test set. ``steps_per_epoch`` (0 = all) shortens epochs.
+    ``bf16``: autocast to bfloat16 (``None``: on exactly when training on CUDA); ``threads``: CPU threads for torch
+    during the run (0: torch's default). ``time_limit_s`` (0 = none) stops
+    after the last epoch that fits, keeping the checkpoint for ``resume``. ``run_name`` defaults to
+    ``train-<model>-<preset or custom>-seed<seed>``; the log goes to ``data/runs/<run_name>.json`` and the
+    checkpoint to ``<checkpoint_dir>/<run_name>.pt`` (default ``data/checkpoints``). Existing files of the same run
+    name are never overwritten unless ``resume`` or ``overwrite`` is set.
+    """
+
+    model: str | None = None
+    preset: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    warmup_epochs: float | None = None
+    min_lr_ratio: float | None = None
+    label_smoothing: float | None = None
+    grad_clip: float | None = None
+    drop_path: float | None = None
+    ema_decay: float | None = None
+    crop_padding: int | None = None
+    flip: bool | None = None
+    randaugment_ops: int | None = None
+    randaugment_magnitude: float | None = None
+    erasing: float | None = None
+    mixup: float | None = None
+    cutmix: float | None = None
+    mix_prob: float | None = None
+    train_per_class: int | None = None
+    eval_per_class: int | None = None
+    steps_per_epoch: int | None = None
+    eval_batch_size: int | None = None
+    tta_flip: bool | None = None
+    compile: bool | None = None
+    time_limit_s: float | None = None
+    bf16: bool | str | None = None
+    threads: int | str | None = None
+    seed: int = 0
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    run_name: str | None = None
+    checkpoint_dir: str | Path | None = None
+    save_checkpoints: bool = True
+    device: str | None = None
+    write_log: bool = True
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; valid presets: {', '.join(PRESETS)}")
+        preset = PRESETS.get(self.preset, {}) if self.preset else {}
+        for name in _UNSET_FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, preset.get(name, DEFAULTS[name]))
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"unknown model {self.model!r}; valid models: {', '.join(MODEL_NAMES)}")
+        if not isinstance(self.model_overrides, dict):
+            raise TypeError(f"model_overrides must be a dict, got {type(self.model_overrides).__name__}")
+        positive_ints = ("epochs", "batch_size", "eval_batch_size")
+        non_negative_ints = ("seed", "crop_padding", "randaugment_ops", "train_per_class", "eval_per_class",
+                             "steps_per_epoch") + (() if self.threads == "auto" else ("threads",))
+        if self.bf16 not in (None, True, False, "auto"):
+            raise ValueError(f"bf16 must be True, False, None (on for CUDA) or 'auto' (measure), got {self.bf16!r}")
+        for name in positive_ints + non_negative_ints:
+            value, low = getattr(self, name), 1 if name in positive_ints else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        for name in ("weight_decay", "warmup_epochs", "grad_clip", "drop_path", "time_limit_s", "mixup", "cutmix"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("min_lr_ratio", "label_smoothing", "ema_decay", "erasing", "mix_prob", "drop_path"):
+            if not 0 <= getattr(self, name) <= 1 or (name in ("ema_decay", "drop_path") and getattr(self, name) == 1):
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        self.augment()  # validates the augmentation settings
+        if self.run_name is None:
+            self.run_name = f"train-{self.model}-{self.preset or 'custom'}-seed{self.seed}"
+        check_plain_name("run_name", self.run_name)
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: resume continues a run, overwrite restarts it")
+
+    # ------------------------------------------------------------------------------------------ derived
+    def model_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments given to ``build_model``: ``drop_path`` (when > 0) and ``model_overrides``."""
+        return ({"drop_path": self.drop_path} if self.drop_path > 0 else {}) | self.model_overrides
+
+    def augment(self) -> BatchAugment:
+        """The stronger augmentations of this configuration (all off by default)."""
+        return BatchAugment(
+            randaugment_ops=self.randaugment_ops,
+            randaugment_magnitude=self.randaugment_magnitude,
+            erasing=self.erasing,
+            mixup=self.mixup,
+            cutmix=self.cutmix,
+            mix_prob=self.mix_prob,
+            num_classes=self.num_classes(),
+        )
+
+    def num_classes(self) -> int:
+        """The number of classes of the model this configuration builds."""
+        return int(self.model_overrides.get("num_classes", CONFIGS[self.model][1].get("num_classes", 1000)))
+
+    def checkpoint_path(self) -> Path:
+        folder = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else wf_config.data_dir() / "checkpoints"
+        return folder / f"{self.run_name}.pt"
+
+    def log_path(self) -> Path:
+        return wf_config.runs_dir() / f"{self.run_name}.json"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as JSON-friendly values."""
+        d = dataclasses.asdict(self)
+        d["checkpoint_dir"] = None if self.checkpoint_dir is None else str(self.checkpoint_dir)
+        return d
+
