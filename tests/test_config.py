@@ -32,7 +32,7 @@ def test_device_is_cpu_without_cuda(monkeypatch):
 def test_device_refuses_missing_cuda(monkeypatch):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    with pytest.raises(RuntimeError, match="CUDA is not available"):
+    with pytest.raises(ValueError, match="CUDA is not available"):
         config.device("cuda")
 
 

@@ -179,15 +179,6 @@ def test_plot_helpers_draw_every_panel_with_its_share():
     plt.close(fig)
 
 
-@pytest.mark.parametrize(("number", "right", "wrong"), [(1, 54, 52), (2, 32, 31), (3, True, False), (4, 0.01, 0.2)])
-def test_exercise_checkers(number, right, wrong):
-    assert erf.check_exercise(number, right) is True
-    assert erf.check_exercise(number, wrong) is False
-    assert erf.check_exercise(number, None) is False
-    with pytest.raises(ValueError, match="exercises 1, 2, 3 and 4"):
-        erf.check_exercise(5, right)
-
-
 def test_figure3_models_cover_every_predictor_once_and_build():
     zoo = erf.figure3_models("wf-cifar-quick", "deit-cifar-quick")
     assert len(zoo) == 2 + (len(LINEAR_PREDICTORS) - 1) + (len(DWC_PREDICTORS) - 1)
@@ -198,12 +189,12 @@ def test_figure3_models_cover_every_predictor_once_and_build():
 
 
 def test_find_checkpoints_matches_name_and_architecture_and_prefers_the_longest_run(tmp_path):
-    from wf_lessons.train import CHECKPOINT_FORMAT
+    from wf_lessons.train.checkpoint import save_checkpoint
 
     def save(name, model, overrides, epoch):
-        ckpt = {"format": CHECKPOINT_FORMAT, "model_name": model, "model_overrides": overrides, "epoch": epoch,
-                "config": {"epochs": 10}}
-        torch.save(ckpt, tmp_path / f"{name}.pt")
+        save_checkpoint(tmp_path / f"{name}.pt", {
+            "model_name": model, "model_overrides": overrides, "epoch": epoch, "config": {"epochs": 10},
+            "model": {}, "optimizer": {}, "scheduler": {}, "rng": {}, "history": [], "train_s": 0.0})
 
     save("static-short", "wf-cifar", {"dynamic_blocks": []}, 2)
     save("static-long", "wf-cifar", {"dynamic_blocks": (), "drop_path": 0.1}, 9)  # drop-path: same architecture

@@ -106,9 +106,9 @@ def test_drop_path_only_in_training_and_only_on_the_mlp_branch():
     assert not torch.equal(model(x), model(x))
 
 
-# ---------------------------------------------------------------- the reference model, transcribed from PAPER.md
+# ---------------------------------------------------------------- the reference model, transcribed from the paper notes
 def _reference_forward(sd: dict, images: torch.Tensor, patch: int, depth: int) -> torch.Tensor:
-    """The reference WeightFormer forward, written from PAPER.md §3–5 on a raw state dict (no course modules)."""
+    """The reference WeightFormer forward, from chapters/paper_notes.md, on a raw state dict (no course modules)."""
     ln = lambda x, name: F.layer_norm(x, x.shape[-1:], sd[f"{name}.weight"], sd[f"{name}.bias"], eps=1e-6)
     x = F.conv2d(images, sd["patch_embed.proj.weight"], sd["patch_embed.proj.bias"], stride=patch)
     b, c, h, w = x.shape
@@ -143,7 +143,7 @@ def _reference_forward(sd: dict, images: torch.Tensor, patch: int, depth: int) -
 
 
 def _reference_layout(c: int, depth: int, patch: int, classes: int) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of an official checkpoint, as listed in PAPER.md §5 (written independently of the model)."""
+    """Key -> shape of an official checkpoint (chapters/paper_notes.md, "Checkpoint layout"), not from the model."""
     layout = {
         "patch_embed.proj.weight": (c, 3, patch, patch), "patch_embed.proj.bias": (c,),
         "init_norm.weight": (c,), "init_norm.bias": (c,), "norm.weight": (c,), "norm.bias": (c,),

@@ -8,6 +8,9 @@ faster, and writes a run log ``data/runs/bench-scaling-<device>.json``.
 ``python -m wf_lessons.bench train-throughput`` measures training images/s of ``wf-cifar`` and ``deit-cifar`` side
 by side on the current device, with the training step of :mod:`wf_lessons.train` (AdamW, bf16 autocast on GPU,
 optionally ``torch.compile``), and writes ``data/runs/bench-train-throughput-<device>.json``.
+
+Both check every argument before measuring anything (a bad value is one ``error:`` line, exit status 2) and never
+replace an existing run log unless given ``--overwrite``; ``--name`` picks another log name under ``data/runs/``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import torch
 from torch import nn
 
 from wf_lessons import config, runlog
+from wf_lessons.checks import check_int, cli_int
 from wf_lessons.complexity import count_flops, loglog_slope, time_fn
-from wf_lessons.models import ViT, build_model
+from wf_lessons.models import MODEL_NAMES, ViT, build_model
 
 #: label -> (model name, attention backend or None)
 SCALING_VARIANTS = {
@@ -114,11 +118,40 @@ def crossover(tokens: Sequence[int], wf: Sequence[float], other: Sequence[float]
     return f"not reached up to N = {tokens[-1]} (ratio there {wf[-1] / other[-1]:.2f}×)"
 
 
+def check_scaling_args(
+    sides: Sequence[int], batch: int = 1, repeats: int = 3,
+    variants: dict[str, tuple[str, str | None]] = SCALING_VARIANTS,
+) -> list[int]:
+    """Check :func:`scaling`'s arguments before anything is measured; returns the sides in increasing order.
+
+    ``sides``: at least two different ints, each a multiple of every variant's patch size (the slopes and the
+    crossover need two sizes); ``batch`` and ``repeats``: ints >= 1.
+    """
+    check_int("batch", batch)
+    check_int("repeats", repeats)
+    if isinstance(sides, (str, bytes)) or not isinstance(sides, Sequence):
+        raise ValueError(f"sides must be a sequence of image sides in pixels, got {sides!r}")
+    for side in sides:
+        check_int("every image side", side)
+    if len(set(sides)) < 2:
+        raise ValueError(f"the scaling benchmark needs at least two different image sides, got {list(sides)}")
+    for label, (name, _) in variants.items():
+        with torch.device("meta"):  # only the patch size is needed: build without allocating or initialising
+            patch = build_model(name).patch_size
+        if any(side % patch for side in sides):
+            raise ValueError(f"image sides must be multiples of {label}'s patch size {patch}, got {list(sides)}")
+    return sorted(set(sides))
+
+
 def scaling(
     sides: Sequence[int], batch: int = 1, repeats: int = 3, device: torch.device | None = None,
     variants: dict[str, tuple[str, str | None]] = SCALING_VARIANTS, progress: bool = True,
 ) -> dict[str, Any]:
-    """Measure every variant at every image side; returns ``{"tokens": [...], "results": {label: [row, ...]}}``."""
+    """Measure every variant at every image side; returns ``{"tokens": [...], "results": {label: [row, ...]}}``.
+
+    The arguments are checked first (:func:`check_scaling_args`); sides are measured in increasing order.
+    """
+    sides = check_scaling_args(sides, batch, repeats, variants)
     device = device or config.device()
     results: dict[str, list[dict[str, Any]]] = {}
     for label, (name, backend) in variants.items():
@@ -189,9 +222,10 @@ def print_report(measured: dict[str, Any], summary: dict[str, Any]) -> None:
 
 def _scaling_main(args: argparse.Namespace) -> int:
     device = config.device(args.device)
-    sides = args.sides or (GPU_SIDES if device.type == "cuda" else CPU_SIDES)
-    if any(s % 2 for s in sides):
-        raise SystemExit(f"image sides must be even (patch 2), got {sides}")
+    sides = check_scaling_args(args.sides or (GPU_SIDES if device.type == "cuda" else CPU_SIDES), args.batch,
+                               args.repeats)
+    log_name = args.name or f"bench-scaling-{device.type}"
+    config.new_run_log_path(log_name, args.overwrite)  # refuse before measuring
     log = {"benchmark": "scaling", **runlog.environment(device)}
     print(f"scaling benchmark on {log['device']}: sides {list(sides)}, batch {args.batch}, repeats {args.repeats}")
     start = time.perf_counter()
@@ -199,7 +233,7 @@ def _scaling_main(args: argparse.Namespace) -> int:
     summary = summarize(measured)
     print_report(measured, summary)
     log |= {**measured, **summary, "wall_s": time.perf_counter() - start}
-    path = runlog.write(log, args.name or f"bench-scaling-{device.type}")
+    path = runlog.write(log, log_name)
     print(f"\nrun log: {path}")
     return 0
 
@@ -227,8 +261,7 @@ def train_throughput(
     """
     from wf_lessons.train import build_optimizer, train_step
 
-    if batch < 1 or steps < 1 or warmup < 0:
-        raise ValueError(f"need batch >= 1, steps >= 1 and warmup >= 0, got {batch}, {steps} and {warmup}")
+    _check_throughput_args(models, batch, steps, warmup)
     device = device or config.device()
     bf16 = device.type == "cuda" if bf16 is None else bf16
     results: dict[str, dict[str, Any]] = {}
@@ -272,19 +305,33 @@ def train_throughput(
             "results": results, "throughput_ratio_first_over_second": ratio}
 
 
+def _check_throughput_args(models: Sequence[str], batch: int, steps: int, warmup: int) -> None:
+    if isinstance(models, str) or not models:
+        raise ValueError(f"models must be a non-empty list of model names, got {models!r}")
+    unknown = [m for m in models if m not in MODEL_NAMES]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; valid names: {', '.join(MODEL_NAMES)}")
+    check_int("batch", batch)
+    check_int("steps", steps)
+    check_int("warmup", warmup, low=0)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def _train_throughput_main(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = config.device(args.device)
     gpu = device.type == "cuda"
-    batch = args.batch or (512 if gpu else 64)
-    steps = args.steps or (30 if gpu else 3)
+    batch = args.batch if args.batch is not None else (512 if gpu else 64)
+    steps = args.steps if args.steps is not None else (30 if gpu else 3)
     warmup = args.warmup if args.warmup is not None else ((10 if args.compile else 5) if gpu else 1)
+    _check_throughput_args(args.models, batch, steps, warmup)
+    log_name = args.name or f"bench-train-throughput-{device.type}"
+    config.new_run_log_path(log_name, args.overwrite)  # refuse before measuring
+    if args.threads:
+        torch.set_num_threads(args.threads)
     log = {"benchmark": "train-throughput", **runlog.environment(device)}
     print(f"training throughput on {log['device']}: batch {batch}, {warmup} warm-up + {steps} timed steps, "
           f"compile {args.compile}")
@@ -301,7 +348,7 @@ def _train_throughput_main(args: argparse.Namespace) -> int:
               f"{measured['throughput_ratio_first_over_second']:.2f}×")
     log |= {**measured, "wall_s": time.perf_counter() - start,
             "note": "synthetic batches; TFLOP/s estimate = 3 × forward FLOPs × images/s"}
-    path = runlog.write(log, args.name or f"bench-train-throughput-{device.type}")
+    path = runlog.write(log, log_name)
     print(f"\nrun log: {path}")
     return 0
 
@@ -310,24 +357,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scaling", help="time and memory against the number of tokens")
-    s.add_argument("--sides", type=int, nargs="+", help="image sides in pixels (patch 2: N = (side/2)²)")
-    s.add_argument("--batch", type=int, default=1)
-    s.add_argument("--repeats", type=int, default=3)
-    s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    s.add_argument("--name", help="run log name (default: bench-scaling-<device>)")
+    s.add_argument("--sides", type=cli_int(1), nargs="+",
+                   help="image sides in pixels, at least two, multiples of 2 (patch 2: N = (side/2)²)")
+    s.add_argument("--batch", type=cli_int(1), default=1)
+    s.add_argument("--repeats", type=cli_int(1), default=3)
     t = sub.add_parser("train-throughput", help="training images/s of wf-cifar and deit-cifar, side by side")
-    t.add_argument("--models", nargs="+", default=list(THROUGHPUT_MODELS), help="model names to compare")
-    t.add_argument("--batch", type=int, help="batch size (default: 512 on GPU, 64 on CPU)")
-    t.add_argument("--steps", type=int, help="timed steps (default: 30 on GPU, 3 on CPU)")
-    t.add_argument("--warmup", type=int, help="untimed steps first (default: 5 on GPU, 10 with --compile, 1 on CPU)")
+    t.add_argument("--models", nargs="+", default=list(THROUGHPUT_MODELS), choices=MODEL_NAMES, metavar="MODEL",
+                   help=f"models to compare (default: {' '.join(THROUGHPUT_MODELS)}; any of {', '.join(MODEL_NAMES)})")
+    t.add_argument("--batch", type=cli_int(1), help="batch size (default: 512 on GPU, 64 on CPU)")
+    t.add_argument("--steps", type=cli_int(1), help="timed steps (default: 30 on GPU, 3 on CPU)")
+    t.add_argument("--warmup", type=cli_int(0),
+                   help="untimed steps first (default: 5 on GPU, 10 with --compile, 1 on CPU)")
     t.add_argument("--compile", action="store_true", help="torch.compile each model")
-    t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's default)")
-    t.add_argument("--name", help="run log name (default: bench-train-throughput-<device>)")
+    t.add_argument("--threads", type=cli_int(1), help="CPU threads for torch (default: torch's default)")
+    for command, p in (("scaling", s), ("train-throughput", t)):
+        p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+        p.add_argument("--name", help=f"run log name under data/runs/ (default: bench-{command}-<device>)")
+        p.add_argument("--overwrite", action="store_true", help="replace the run log if it exists")
     args = parser.parse_args(argv)
-    if args.command == "train-throughput":
-        return _train_throughput_main(args)
-    return _scaling_main(args)
+    run = _train_throughput_main if args.command == "train-throughput" else _scaling_main
+    try:
+        return run(args)
+    except (ValueError, FileExistsError) as error:  # every argument is checked before measuring
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

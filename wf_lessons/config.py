@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from wf_lessons.checks import check_int, check_plain_name
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -38,18 +40,54 @@ def data_dir() -> Path:
     return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
 
 
+def downloads_allowed() -> bool:
+    """False when ``WF_NO_DOWNLOAD`` is on (``1``, ``true``, ...): then nothing is fetched from the network.
+
+    ``make test`` sets it for the tests (no test touches the network) after fetching the data once.
+    """
+    value = os.environ.get("WF_NO_DOWNLOAD", "").strip().lower()
+    if value in _TRUE:
+        return False
+    if value in _FALSE:
+        return True
+    raise ValueError(f"WF_NO_DOWNLOAD={value!r} is not understood: use 1 (never download) or 0")
+
+
 def runs_dir() -> Path:
     """Where run logs (JSON) are written and read: ``data/runs/`` in the repository (committed)."""
     return REPO_ROOT / "data" / "runs"
 
 
+def new_run_log_path(name: str, overwrite: bool = False) -> Path:
+    """The path ``data/runs/<name>.json`` for a command's new run log, checked before the command runs.
+
+    ``name`` must be a plain file name (it cannot lead out of ``data/runs/``); an existing log is never replaced
+    unless ``overwrite``: ``FileExistsError`` then says how to keep it or replace it.
+    """
+    check_plain_name("the run log name", name)
+    path = runs_dir() / f"{name}.json"
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"the run log {path} already exists; pass --overwrite to replace it, or --name to write another"
+        )
+    return path
+
+
 def device(prefer: str | None = None) -> torch.device:
-    """The device to compute on: ``$WF_DEVICE`` or ``prefer`` if given, else CUDA when available, else CPU."""
+    """The device to compute on: ``prefer`` or ``$WF_DEVICE`` if given, else CUDA when available, else CPU.
+
+    Raises ``ValueError`` for an unknown device or for CUDA on a machine without it.
+    """
     name = prefer or os.environ.get("WF_DEVICE")
     if name:
-        dev = torch.device(name)
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown device {name!r}: expected 'cpu', 'cuda' or 'cuda:<index>'") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available on this machine")
+            raise ValueError(f"device {name!r} was asked for, but CUDA is not available on this machine; use 'cpu'")
+        if dev.type not in ("cpu", "cuda"):
+            raise ValueError(f"device {name!r} is not supported by the course: expected 'cpu' or 'cuda'")
         return dev
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -59,8 +97,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
     Prefer the returned local generator for seeded examples: it does not disturb global random state.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, low=0)
     random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     try:

@@ -6,10 +6,16 @@ Where the images come from (first match wins, under the data folder ``wf_lessons
 2. ``cifar10-jpg/{train,test}/<class>/*.jpg|png``: an image-folder copy, such as the course's offline archive
    (``make data CIFAR10_ARCHIVE=path/to/cifar10-jpg.tar.gz`` extracts it).
 
-Either is decoded once into ``cache/cifar10-<split>-<source>.pt`` (uint8 images and int64 labels, written
-atomically); a cache that is corrupt or older than its source is rebuilt. Command line::
+When neither is there, :func:`cifar10` fetches the original release once with torchvision's downloader (a progress
+bar on the terminal), unless ``WF_NO_DOWNLOAD=1`` (``make test`` sets it for the tests, which never touch the
+network); offline, the error says how to get the data instead.
+
+Either is decoded once into ``cache/cifar10-<split>-<source>.pt`` (uint8 images, int64 labels and a SHA-256 digest
+of both, written atomically). A cache is used only when its contents match its digest, its labels are those of
+its source and its source has not changed since; otherwise it is rebuilt, with a warning. Command line::
 
     python -m wf_lessons.data prepare [--archive PATH]   # download or extract, then build the caches
+    python -m wf_lessons.data check                      # is CIFAR-10 there? (downloads it when online)
     python -m wf_lessons.data info                       # what is there
 """
 
@@ -19,6 +25,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -31,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from wf_lessons import atomic, config
+from wf_lessons.checks import check_int
 
 #: CIFAR-10's classes in its own label order (also the alphabetical order of the image-folder names).
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -43,7 +51,8 @@ STD = (0.2470, 0.2435, 0.2616)
 TORCHVISION_FOLDER = "cifar-10-batches-py"
 IMAGE_FOLDER = "cifar10-jpg"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: a digest of the contents is stored with them
+DOWNLOAD_TIMEOUT_S = 60  # per network operation of the download
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -54,9 +63,9 @@ class DataLayoutError(ValueError):
     """A CIFAR-10 folder exists but is not laid out as expected; the message says what was found."""
 
 
-def _how_to_get(root: Path) -> str:
+def _how_to_get(root: Path, reason: str = "") -> str:
     return (
-        f"CIFAR-10 was not found under {root}. Get it in one of two ways:\n"
+        f"CIFAR-10 was not found under {root}{reason}. Get it in one of two ways:\n"
         f"  1. online: `make data` (or `python -m wf_lessons.data prepare`) downloads the original release with\n"
         f"     torchvision into {root / TORCHVISION_FOLDER};\n"
         f"  2. offline: `make data CIFAR10_ARCHIVE=path/to/cifar10-jpg.tar.gz` (or `python -m wf_lessons.data\n"
@@ -108,6 +117,54 @@ def find_source(root: Path | None = None) -> str:
     raise DataNotFoundError(_how_to_get(root))
 
 
+def download(root: Path | None = None) -> Path:
+    """Fetch the original CIFAR-10 release (about 170 MB) with torchvision's downloader into
+    ``root/cifar-10-batches-py`` and return that folder.
+
+    The download goes to a temporary folder that is renamed into place at the end, so an interrupted download leaves
+    nothing half-made. Raises :class:`DataNotFoundError` (saying how to get the data) when ``WF_NO_DOWNLOAD`` is on
+    or the download fails (offline).
+    """
+    root = Path(root) if root is not None else config.data_dir()
+    target = root / TORCHVISION_FOLDER
+    if not config.downloads_allowed():
+        raise DataNotFoundError(_how_to_get(root, " and downloading is off (WF_NO_DOWNLOAD is set)"))
+    if target.exists():
+        raise DataLayoutError(f"{target} exists but lacks some of the CIFAR-10 batch files; remove it to download "
+                              "again (it is not replaced automatically)")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
+    timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        print(f"CIFAR-10 is not in {root}: downloading the original release once (about 170 MB)", file=sys.stderr)
+        try:
+            _fetch(tmp)
+        except (OSError, RuntimeError) as error:  # offline: URLError (an OSError); a damaged download: RuntimeError
+            raise DataNotFoundError(_how_to_get(root, f" and downloading it failed ({error})")) from None
+        os.replace(tmp / TORCHVISION_FOLDER, target)
+    finally:
+        socket.setdefaulttimeout(timeout)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _fetch(folder: Path) -> None:
+    """torchvision's downloader: the archive (with a progress bar), checked by MD5 and extracted into ``folder``."""
+    from torchvision.datasets import CIFAR10
+
+    CIFAR10(str(folder), train=True, download=True)  # one archive holds both splits
+
+
+def _find_or_download(root: Path) -> str:
+    """:func:`find_source`, downloading the data first when it is missing (and downloads are allowed)."""
+    try:
+        return find_source(root)
+    except DataNotFoundError:
+        download(root)
+    return find_source(root)
+
+
 def _fingerprint(paths: list[Path]) -> str:
     """Cheap identity of a set of files (names, sizes, modification times): changes when the source changes."""
     h = hashlib.sha256()
@@ -130,24 +187,70 @@ def _decode_image_folder(files: list[tuple[Path, int]]) -> tuple[torch.Tensor, t
 
     images = torch.empty(len(files), 32, 32, 3, dtype=torch.uint8)
     for i, (path, _) in enumerate(files):
-        with Image.open(path) as image:
-            if image.size != (32, 32):
-                raise DataLayoutError(f"{path} is {image.size[0]}x{image.size[1]} pixels; CIFAR-10 images are 32x32")
-            images[i] = torch.frombuffer(bytearray(image.convert("RGB").tobytes()), dtype=torch.uint8).view(32, 32, 3)
-    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
-    return images.permute(0, 3, 1, 2).contiguous(), labels  # (N, 32, 32, 3) -> (N, 3, 32, 32)
+        try:
+            with Image.open(path) as image:
+                size, pixels = image.size, image.convert("RGB").tobytes()
+        except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a damaged or foreign file
+            raise DataLayoutError(f"{path} is not a readable image ({error}); replace it or extract the archive "
+                                  "again") from None
+        if size != (32, 32):
+            raise DataLayoutError(f"{path} is {size[0]}x{size[1]} pixels; CIFAR-10 images are 32x32")
+        images[i] = torch.frombuffer(bytearray(pixels), dtype=torch.uint8).view(32, 32, 3)
+    return images.permute(0, 3, 1, 2).contiguous(), _labels_of(files)  # (N, 32, 32, 3) -> (N, 3, 32, 32)
 
 
-def _load_cache(path: Path, fingerprint: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The cached tensors if the cache is intact and made from the current source, else None (with a warning)."""
+def _labels_of(files: list[tuple[Path, int]]) -> torch.Tensor:
+    return torch.tensor([label for _, label in files], dtype=torch.int64)
+
+
+def _digest(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """SHA-256 of the cached tensors' bytes (images ``(N, 3, 32, 32)`` uint8, labels ``(N,)`` int64)."""
+    h = hashlib.sha256()
+    for t in (images, labels):
+        h.update(f"{t.dtype}{tuple(t.shape)};".encode())
+        h.update(t.contiguous().numpy())
+    return h.hexdigest()
+
+
+def _label_problem(labels: torch.Tensor, split: str, expected: torch.Tensor | None) -> str | None:
+    """Why ``labels`` cannot be this split's (None if they can): the image folder's labels when ``expected`` is
+    given, else CIFAR-10's known sizes (the original release has exactly N/10 images of each class)."""
+    if expected is not None:
+        return None if torch.equal(labels, expected) else "its labels are not those of the image folder"
+    n, k = SPLIT_SIZES[split], len(CLASSES)
+    if labels.numel() and not 0 <= labels.min() <= labels.max() < k:
+        return f"its labels are not all in 0..{k - 1}"
+    counts = torch.bincount(labels, minlength=k).tolist()
+    if counts != [n // k] * k:
+        return f"it holds {labels.shape[0]} labels with class counts {counts}, not CIFAR-10's {split} split"
+    return None
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail at once, before decoding 60,000 images, when the cache cannot be written."""
+    if (reason := atomic.writable_folder(folder)) is not None:
+        raise PermissionError(
+            f"cannot write the cache folder {folder} ({reason}): the decoded images are cached "
+            "there. Make the data folder writable, or copy the data to a writable folder and set WF_DATA_DIR to it"
+        ) from None
+
+
+def _load_cache(
+    path: Path, fingerprint: str, split: str, expected_labels: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The cached tensors if the cache is intact (its digest), of this split (its labels: ``expected_labels`` when
+    known) and made from the current source (its fingerprint); else None, with a warning saying why."""
     if not path.exists():
         return None
     try:
         cache = torch.load(path, weights_only=True)
+        if cache.get("version") != _CACHE_VERSION:
+            warnings.warn(f"the CIFAR-10 cache {path} was made by another version of the course; rebuilding it",
+                          stacklevel=3)
+            return None
         images, labels = cache["images"], cache["labels"]
         ok = (
-            cache.get("version") == _CACHE_VERSION
-            and images.dtype == torch.uint8
+            images.dtype == torch.uint8
             and images.ndim == 4
             and images.shape[1:] == (3, 32, 32)
             and labels.dtype == torch.int64
@@ -158,8 +261,16 @@ def _load_cache(path: Path, fingerprint: str) -> tuple[torch.Tensor, torch.Tenso
     except Exception as error:  # any unreadable file is simply rebuilt
         warnings.warn(f"the CIFAR-10 cache {path} is corrupt ({error}); rebuilding it", stacklevel=3)
         return None
+    if cache.get("digest") != _digest(images, labels):
+        warnings.warn(f"the CIFAR-10 cache {path} does not match the digest stored with it (it was changed or "
+                      "damaged); rebuilding it", stacklevel=3)
+        return None
     if cache.get("fingerprint") != fingerprint:
         warnings.warn(f"the CIFAR-10 cache {path} is older than its source; rebuilding it", stacklevel=3)
+        return None
+    problem = _label_problem(labels, split, expected_labels)
+    if problem is not None:
+        warnings.warn(f"the CIFAR-10 cache {path} is not of its source: {problem}; rebuilding it", stacklevel=3)
         return None
     return images, labels
 
@@ -169,16 +280,17 @@ def cifar10(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 as tensors: uint8 images ``(N, 3, 32, 32)`` and int64 labels ``(N,)`` in ``0..9``.
 
-    ``root`` defaults to :func:`wf_lessons.config.data_dir`. ``per_class`` keeps the first ``per_class`` images
-    of each class (a balanced, deterministic subset for quick mode and small examples). The first call decodes
-    the images into a cache file; later calls load that file.
+    ``root`` defaults to :func:`wf_lessons.config.data_dir`. ``per_class`` (an int >= 1, or None for all) keeps
+    the first ``per_class`` images of each class (a balanced, deterministic subset for quick mode and small
+    examples). The first call decodes the images into a cache file (fetching the data first when it is missing, see
+    :func:`download`); later calls load that file.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if per_class is not None and per_class < 1:
-        raise ValueError(f"per_class must be a positive int or None, got {per_class!r}")
+    if per_class is not None:
+        check_int("per_class", per_class)
     root = Path(root) if root is not None else config.data_dir()
-    source = find_source(root)
+    source = _find_or_download(root)
     if source == "torchvision":
         sources, files = _torchvision_files(root, split), None
     else:
@@ -186,12 +298,12 @@ def cifar10(
         sources = [p for p, _ in files]
     cache_path = root / "cache" / f"cifar10-{split}-{source}.pt"
     fingerprint = _fingerprint(sources)
-    cached = _load_cache(cache_path, fingerprint)
+    cached = _load_cache(cache_path, fingerprint, split, None if files is None else _labels_of(files))
     if cached is None:
+        _check_writable(cache_path.parent)
         images, labels = _decode_torchvision(root, split) if files is None else _decode_image_folder(files)
-        atomic.torch_save(
-            {"version": _CACHE_VERSION, "fingerprint": fingerprint, "images": images, "labels": labels}, cache_path
-        )
+        cache = {"version": _CACHE_VERSION, "fingerprint": fingerprint, "digest": _digest(images, labels)}
+        atomic.torch_save({**cache, "images": images, "labels": labels}, cache_path)
     else:
         images, labels = cached
     if per_class is not None:
@@ -203,8 +315,9 @@ def cifar10(
 
 # ------------------------------------------------------------------------------------- batched augmentation
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crops of a batch after zero-padding, as one gather: ``(B, C, H, W)`` -> ``(B, C, H, W)``."""
-    if padding == 0:
+    """Random crops of a batch after zero-padding (``padding`` pixels, an int >= 0), as one gather:
+    ``(B, C, H, W)`` -> ``(B, C, H, W)``."""
+    if check_int("padding", padding, low=0) == 0:
         return images
     b, _, h, w = images.shape
     padded = F.pad(images, (padding, padding, padding, padding))  # (B, C, H + 2p, W + 2p)
@@ -259,8 +372,9 @@ class DeviceLoader:
             raise ValueError(f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
         if labels.shape != (images.shape[0],):
             raise ValueError(f"labels must be (N,) = ({images.shape[0]},), got {tuple(labels.shape)}")
-        if not 1 <= batch_size <= images.shape[0]:
+        if check_int("batch_size", batch_size) > images.shape[0]:
             raise ValueError(f"batch_size must be between 1 and the split size {images.shape[0]}, got {batch_size}")
+        check_int("crop_padding", crop_padding, low=0)
         self.device = torch.device(device) if device is not None else config.device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
@@ -309,8 +423,13 @@ def extract_archive(archive: Path, root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".extract-"))
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
+        except (tarfile.TarError, EOFError) as error:
+            reason = " ".join(str(error).split())  # tarfile lists one reason per compression on separate lines
+            raise DataLayoutError(f"{archive} is not a readable tar archive ({reason}); expected an image-folder "
+                                  "archive such as cifar10-jpg.tar.gz (train|test/<class>/*.jpg)") from None
         top = tmp if (tmp / "train").is_dir() else next((p for p in tmp.iterdir() if (p / "train").is_dir()), None)
         if top is None:
             raise DataLayoutError(f"{archive} holds {sorted(p.name for p in tmp.iterdir())}; expected train/ and test/")
@@ -326,13 +445,7 @@ def prepare(root: Path | None = None, archive: Path | None = None) -> None:
     if archive is not None:
         extract_archive(archive, root)
     else:
-        try:
-            find_source(root)
-        except DataNotFoundError:
-            from torchvision.datasets import CIFAR10
-
-            for split in SPLITS:
-                CIFAR10(str(root), train=split == "train", download=True)
+        _find_or_download(root)
     for split in SPLITS:
         start = time.perf_counter()
         images, labels = cifar10(split, root)
@@ -341,24 +454,40 @@ def prepare(root: Path | None = None, archive: Path | None = None) -> None:
               f"{time.perf_counter() - start:.1f} s")
 
 
+def check(root: Path | None = None) -> str:
+    """The preflight of ``make test``: CIFAR-10 is in the data folder (downloaded now if missing and allowed), laid
+    out as expected. Returns a one-line description; raises :class:`DataNotFoundError` saying how to get the data.
+    """
+    root = Path(root) if root is not None else config.data_dir()
+    source = _find_or_download(root)
+    if source == "image-folder":
+        n = sum(len(_image_files(root, split)) for split in SPLITS)  # checks the layout, lists every image
+    else:
+        n = sum(SPLIT_SIZES.values())
+    return f"CIFAR-10 is ready in {root} ({source}, {n:,} images)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.data", description="Prepare or inspect CIFAR-10.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="download (or extract --archive) and cache CIFAR-10")
     p.add_argument("--archive", type=Path, help="an image-folder archive such as cifar10-jpg.tar.gz")
-    p.add_argument("--root", type=Path, help="data folder (default: $WF_DATA_DIR or data/)")
+    c = sub.add_parser("check", help="make sure CIFAR-10 is there (downloading it when missing and online)")
     i = sub.add_parser("info", help="say which copy of CIFAR-10 is present")
-    i.add_argument("--root", type=Path)
+    for command in (p, c, i):
+        command.add_argument("--root", type=Path, help="data folder (default: $WF_DATA_DIR or data/)")
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
             prepare(args.root, args.archive)
+        elif args.command == "check":
+            print(check(args.root))
         else:
             root = args.root or config.data_dir()
             print(f"data folder: {root}\nsource: {find_source(root)}")
-    except (DataNotFoundError, DataLayoutError, FileNotFoundError) as error:
-        print(error, file=sys.stderr)
-        return 1
+    except (DataNotFoundError, DataLayoutError, FileNotFoundError, PermissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

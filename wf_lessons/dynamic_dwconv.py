@@ -1,6 +1,7 @@
 """Dynamic depthwise convolutions: a 3x3 depthwise kernel per image, predicted from the whole image.
 
-Every layer here follows the shared template of WeightFormer's dynamic layers (PAPER.md §2, §4)::
+Every layer here follows the shared template of WeightFormer's dynamic layers (chapters/paper_notes.md,
+"The shared template" and "The released dynamic depthwise convolution")::
 
     K_b = K0 + D_b / (||D_b||_F + 1)      per sample b and channel c: D_b = G(X_b) is the prediction, (C, k, k)
     Y_b = depthwise_conv(X_b, K_b, bias b, padding k // 2)
@@ -28,10 +29,10 @@ alternatives (a loop over the batch, nine shifted multiply-adds, unfold + einsum
 ``python -m wf_lessons.dynamic_dwconv [--threads N] [--device cuda]`` times them side by side: per method, the best
 of 5 interleaved rounds of ``torch.utils.benchmark`` medians; it prints the grouped conv's ms and every
 alternative's time divided by it (> 1: slower than grouped), and writes the run log
-``data/runs/bench-dwconv-<device>.json``. On the course's CPU machine that log shows the grouped conv fastest
-with the backward pass at every size; training needs the backward pass, and the grouped conv is the reference's own
-formulation, so the layer keeps it. The forward-only race against the loop over the batch is close and changes
-from run to run on a busy machine.
+``data/runs/bench-dwconv-<device>.json`` (never replacing one unless given ``--overwrite``). On the course's CPU
+machine that log shows the grouped conv fastest with the backward pass at every size; training needs the backward
+pass, and the grouped conv is the reference's own formulation, so the layer keeps it. The forward-only race
+against the loop over the batch is close and changes from run to run on a busy machine.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from wf_lessons import runlog
-from wf_lessons.exercises import report, wrong_type
+from wf_lessons import config, runlog
+from wf_lessons.checks import check_int, cli_int
 
 __all__ = [
     "CONV_METHODS",
@@ -60,11 +61,6 @@ __all__ = [
     "StaticDWConv",
     "adaptive_pool_bins",
     "benchmark",
-    "check_exercise",
-    "check_exercise_1",
-    "check_exercise_2",
-    "check_exercise_3",
-    "check_exercise_4",
     "format_benchmark",
     "flop_counts",
     "normalize_kernels",
@@ -83,8 +79,8 @@ def adaptive_pool_bins(size: int, bins: int = 3) -> list[tuple[int, int]]:
     PyTorch's rule: ``start = floor(i * size / bins)``, ``end = ceil((i + 1) * size / bins)``. When ``size`` is not a
     multiple of ``bins`` neighbouring bins share a row: for ``size=32`` the bins are ``[(0, 11), (10, 22), (21, 32)]``.
     """
-    if not isinstance(size, int) or size < 1 or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"size and bins must be positive ints, got size={size!r}, bins={bins!r}")
+    check_int("size", size)
+    check_int("bins", bins)
     return [((i * size) // bins, -((-(i + 1) * size) // bins)) for i in range(bins)]
 
 
@@ -114,6 +110,10 @@ def per_sample_depthwise_conv(
     k = kernels.shape[-1]
     if kernels.shape[-2] != k or k % 2 == 0:
         raise ValueError(f"kernels must be square with an odd size, got {tuple(kernels.shape[-2:])}")
+    if bias is not None and tuple(bias.shape) != (x.shape[1],):
+        raise ValueError(
+            f"bias must hold one value per channel, shape (C,) = ({x.shape[1]},), got shape {tuple(bias.shape)}"
+        )
     B, C, H, W = x.shape
     pad = k // 2
     if method == "grouped":
@@ -386,6 +386,8 @@ PARAMETER_FORMULAS = {
 def parameter_count(predictor: str, dim: int, kernel_size: int = 3) -> int:
     """The closed-form parameter count of a layer (counted by hand, checked against the modules in the tests)."""
     _predictor_class(predictor)
+    check_int("dim", dim)
+    check_int("kernel_size", kernel_size)
     c, t = dim, kernel_size**2  # channels, taps per kernel
     static = t * c + c  # K0 and bias
     hidden = max(1, c // 4)
@@ -403,7 +405,13 @@ def tap_sources(layer: DynamicDWConv, size: tuple[int, int], tap: tuple[int, int
 
     The gradient of ``D[:, :, i, j].sum()`` with respect to a random input ``(1, C, H, W)`` (seeded), absolute
     value summed over channels. Zero means "this pixel does not influence that tap" (for ``static``: everywhere).
+    ``size`` is ``(H, W)``, positive ints; ``tap`` is ``(i, j)`` with ``0 <= i, j < kernel_size`` (no wrap-around).
     """
+    k = layer.kernel_size
+    if not _is_int_pair(size, low=1):
+        raise ValueError(f"size must be a pair of positive ints (H, W), got {size!r}")
+    if not _is_int_pair(tap, low=0) or max(tap) >= k:
+        raise ValueError(f"tap must be a pair (i, j) of ints in 0..{k - 1} (the kernel is {k}x{k}), got {tap!r}")
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(1, layer.dim, *size, generator=gen, requires_grad=True)
     raw = layer.raw_kernels(x)
@@ -411,6 +419,14 @@ def tap_sources(layer: DynamicDWConv, size: tuple[int, int], tap: tuple[int, int
         return torch.zeros(size)
     (grad,) = torch.autograd.grad(raw[:, :, tap[0], tap[1]].sum(), x)
     return grad.abs().sum(dim=(0, 1))  # (1, C, H, W) -> (H, W)
+
+
+def _is_int_pair(value: object, low: int) -> bool:
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)
+    )
 
 
 def flop_counts(layer: DynamicDWConv, x: Tensor) -> dict[str, int]:
@@ -427,93 +443,6 @@ def flop_counts(layer: DynamicDWConv, x: Tensor) -> dict[str, int]:
             layer(x)
         total = counter.get_total_flops()
     return {"prediction": prediction, "convolution": total - prediction, "total": total}
-
-
-# ------------------------------------------------------------------------------------------------- exercises
-def _verdict(ok: bool, answer: object, hint: str) -> tuple[bool, str]:
-    return ok, "correct" if ok else f"not quite: {answer!r} is not it ({hint})"
-
-
-def _exercise_1(answer: object) -> tuple[bool, str]:
-    expected = sum(p.numel() for p in AdaptiveDWConv(384).parameters())
-    return _verdict(answer == expected, answer, "two C x C 1x1 convs, one of them with a bias, then K0 and b")
-
-
-def _exercise_2(answer: object) -> tuple[bool, str]:
-    jacobian = torch.autograd.functional.jacobian(lambda t: F.adaptive_avg_pool2d(t, 3), torch.zeros(1, 1, 32, 32))
-    cells_per_pixel = (jacobian.reshape(9, 32, 32) != 0).sum(dim=0)  # (1, 1, 3, 3, 1, 1, 32, 32) -> (9, 32, 32)
-    expected = int((cells_per_pixel > 1).sum())
-    return _verdict(answer == expected, answer, "which rows and which columns belong to two bins?")
-
-
-def _exercise_3(conv_fn: object) -> tuple[bool, str]:
-    if not callable(conv_fn):
-        return False, f"not quite: {wrong_type('a function conv_fn(x, kernels, bias)', conv_fn)}"
-    gen = torch.Generator().manual_seed(3)
-    for shape in [(1, 1, 1, 1), (2, 3, 5, 7), (3, 4, 16, 16)]:
-        x = torch.randn(shape, generator=gen)
-        kernels, bias = torch.randn(*shape[:2], 3, 3, generator=gen), torch.randn(shape[1], generator=gen)
-        expected = per_sample_depthwise_conv(x, kernels, bias)
-        got = conv_fn(x, kernels, bias)
-        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            return False, f"not quite: for x of shape {shape} expected a tensor of shape {tuple(expected.shape)}"
-        if not torch.allclose(got, expected, atol=1e-5, rtol=1e-5):
-            return False, f"not quite: for x of shape {shape} max |Δ| = {(got - expected).abs().max():.2e}"
-    return True, "correct"
-
-
-def _exercise_4(answer: object) -> tuple[bool, str]:
-    expected = flop_counts(AdaptiveDWConv(192), torch.zeros(1, 192, 14, 14))["prediction"]
-    return _verdict(answer == expected, answer, "a 1x1 conv is a C x C matmul at each of the 9 pooled cells")
-
-
-_EXERCISES = {1: _exercise_1, 2: _exercise_2, 3: _exercise_3, 4: _exercise_4}
-
-
-def _print_verdict(result: tuple[bool, str]) -> bool:
-    ok, message = result
-    print(message)
-    return ok
-
-
-def check_exercise_1(answer: int) -> bool:
-    """Exercise 1: the number of parameters of ``DynamicDWConv(384, predictor="adaptive")`` (WFM-S's width)."""
-    return _print_verdict(_exercise_1(answer))
-
-
-def check_exercise_2(answer: int) -> bool:
-    """Exercise 2: how many pixels of a 32 x 32 map are averaged into more than one of the 9 pooled cells?
-
-    Checked with PyTorch's own pooling: the Jacobian of ``adaptive_avg_pool2d(x, 3)`` says which pixels each cell
-    reads.
-    """
-    return _print_verdict(_exercise_2(answer))
-
-
-def check_exercise_3(conv_fn: object) -> bool:
-    """Exercise 3: ``conv_fn(x (B, C, H, W), kernels (B, C, 3, 3), bias (C,)) -> (B, C, H, W)`` written without
-    ``conv2d``/``unfold`` must equal the grouped convolution (zero padding 1) to 1e-5 on random inputs."""
-    return _print_verdict(_exercise_3(conv_fn))
-
-
-def check_exercise_4(answer: int) -> bool:
-    """Exercise 4: FLOPs (as ``FlopCounterMode`` counts them) of the ``adaptive`` prediction at C = 192, one image."""
-    return _print_verdict(_exercise_4(answer))
-
-
-def check_exercise(number: int, answer: object) -> bool:
-    """Check an answer to an exercise of chapter 03; prints why, returns True when it is right.
-
-    1. The parameter count of ``adaptive`` at C = 384 (an int).
-    2. The number of pixels of a 32 x 32 map that ``AdaptiveAvgPool2d(3)`` averages into more than one cell (an int).
-    3. A function ``conv_fn(x, kernels, bias)``: the per-image depthwise conv without ``conv2d`` or ``unfold``.
-    4. The FLOPs ``FlopCounterMode`` counts for the ``adaptive`` prediction at C = 192, one image (an int).
-    """
-    if number not in _EXERCISES:
-        raise ValueError(f"chapter 03 has exercises 1, 2, 3 and 4, got {number!r}")
-    if answer is None:
-        return report(number, False, "no answer yet")
-    return report(number, *_EXERCISES[number](answer))
 
 
 # ------------------------------------------------------------------------------------------------- benchmark
@@ -591,21 +520,31 @@ def main(argv: list[str] | None = None) -> int:
         description="Time the per-image depthwise convolution's formulations side by side.",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--quick", action="store_true", help="two small sizes only")
+    parser.add_argument("--quick", action="store_true", help="two small sizes only (writes no run log)")
     parser.add_argument("--forward-only", action="store_true", help="time the forward pass only")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=cli_int(1), default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--name", help="run log name under data/runs/ (default: bench-dwconv-<device>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run log if it exists")
     args = parser.parse_args(argv)
+    try:  # every argument is checked before timing anything
+        device = config.device(args.device)
+        name = args.name or f"bench-dwconv-{device.type}"
+        if not args.quick:
+            config.new_run_log_path(name, args.overwrite)
+    except (ValueError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     threads = args.threads or torch.get_num_threads()
     sizes = QUICK_BENCH_SIZES if args.quick else BENCH_SIZES
-    log = {"benchmark": "per-image depthwise conv", **runlog.environment(torch.device(args.device)), "threads": threads}
+    log = {"benchmark": "per-image depthwise conv", **runlog.environment(device), "threads": threads}
     for backward in (False,) if args.forward_only else (False, True):
         pass_name = "forward + backward" if backward else "forward"
-        print(f"{pass_name} on {args.device}, torch {torch.__version__}, {threads} threads")
-        rows = benchmark(sizes, device=args.device, backward=backward, threads=threads)
+        print(f"{pass_name} on {device}, torch {torch.__version__}, {threads} threads")
+        rows = benchmark(sizes, device=str(device), backward=backward, threads=threads)
         print(format_benchmark(rows))
         log[pass_name] = rows
     if not args.quick:
-        print(f"run log: {runlog.write(log, f'bench-dwconv-{torch.device(args.device).type}')}")
+        print(f"run log: {runlog.write(log, name)}")
     return 0
 
 

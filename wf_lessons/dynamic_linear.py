@@ -5,9 +5,11 @@ Every layer here computes, for tokens ``x`` of shape ``(B, N, C)`` lying on an `
     Y = X · (W0 + Ŵ) + b,      Ŵ = D(X) / (‖D(X)‖ + 1)   (norm over C: one per output column)
 
 with a static weight ``W0`` (C×D), a bias ``b`` (D) and a predicted part ``D(X)`` (B×C×D), one matrix per image.
-The normalisation keeps each column's direction and maps its norm r to r/(r+1) < 1 (PAPER.md §2).
+The normalisation keeps each column's direction and maps its norm r to r/(r+1) < 1 (chapters/paper_notes.md,
+"The shared template").
 
-The predictors form one ladder over the same two-branch generator (PAPER.md §3)::
+The predictors form one ladder over the same two-branch generator (chapters/paper_notes.md,
+"What the course reconstructs")::
 
     P       = AvgPool2d(2)(X on its grid)                        (B, N', C), N' = (H//2)·(W//2)  (floors)
     U_k, U_v = split(P·A + a, [C/r, D/r])                        one nn.Linear C -> C/r + D/r, with bias
@@ -28,7 +30,8 @@ Use: ``layer = DynamicLinear(C, D, predictor="bilateral")``; ``layer(x, hw)`` ``
 ``layer.predicted_weight(x, hw)`` gives the per-sample weight ``W0 + Ŵ`` ``(B, C, D)``, ``layer.dynamic_weight``
 the normalised prediction ``Ŵ`` alone (``None`` for ``static``). Predictors that pool need a grid of at least 2×2.
 
-State-dict keys (the official layout of a dynamic ``linear1``, PAPER.md §5): ``w`` (C×D, used as ``x @ w``),
+State-dict keys (the official layout of a dynamic ``linear1``, chapters/paper_notes.md,
+"Checkpoint layout"): ``w`` (C×D, used as ``x @ w``),
 ``b`` (D), ``wfm.weight`` ((C/r + D/r)×C), ``wfm.bias``, ``w1`` ((C/r)×C), ``w2`` ((D/r)×D); ``deep`` adds
 ``hidden1.{weight,bias}`` ((C/r)×(C/r)) and ``hidden2.{weight,bias}`` ((D/r)×(D/r)).
 """
@@ -43,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wf_lessons.exercises import check_callable, check_number, report
+from wf_lessons.checks import check_int
 
 __all__ = [
     "LINEAR_PREDICTORS",
@@ -54,7 +57,6 @@ __all__ = [
     "LinearDynLinear",
     "NonlinearDynLinear",
     "StaticLinear",
-    "check_exercise",
     "column_norms",
     "grid_size",
     "parameter_count",
@@ -74,8 +76,10 @@ def _predictor_class(name: object) -> type[DynamicLinear]:
 def grid_size(n_tokens: int, hw: Sequence[int] | None = None) -> tuple[int, int]:
     """The token grid ``(H, W)`` of ``n_tokens`` tokens: ``hw`` checked against N, or ``(√N, √N)`` for a square N.
 
-    Raises ``ValueError`` when N is not a perfect square and no ``hw`` is given, or when ``H·W != N``.
+    Raises ``ValueError`` when N is not a positive int, when N is not a perfect square and no ``hw`` is given, or when
+    ``H·W != N``.
     """
+    check_int("n_tokens", n_tokens)
     if hw is None:
         side = math.isqrt(n_tokens)
         if side * side != n_tokens:
@@ -359,61 +363,11 @@ def parameter_count(predictor: str, in_features: int, out_features: int, rate: i
     d = D//r. deep: that plus c² + c + d² + d. (At D = 4C, r = 4, bilateral has 9.5·C² + 5.25·C.)
     """
     _predictor_class(predictor)
+    for name, value in (("in_features", in_features), ("out_features", out_features), ("rate", rate)):
+        check_int(name, value)
     big_c, big_d, c, d = in_features, out_features, in_features // rate, out_features // rate
     static = big_c * big_d + big_d
     if predictor == "static":
         return static
     two_branch = static + (big_c + 1) * (c + d) + c * big_c + d * big_d
     return two_branch + (c * c + c + d * d + d if predictor == "deep" else 0)
-
-
-# ------------------------------------------------------------------------------------- chapter 02 exercises
-def _check_deep_weight(answer: Callable[[DeepDynLinear, Tensor, tuple[int, int]], Tensor]) -> tuple[bool, str]:
-    gen = torch.Generator().manual_seed(0)
-    layer = DeepDynLinear(16, 64)
-    with torch.no_grad():  # a generator far from its tiny init, so that every detail of the formula shows
-        for name, p in layer.named_parameters():
-            if name not in ("w", "b"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-    for hw in ((4, 4), (5, 7)):
-        x = torch.randn(2, hw[0] * hw[1], 16, generator=gen)
-        got = answer(layer, x, hw)
-        if not isinstance(got, Tensor) or got.shape != (2, 16, 64):
-            shape = tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__
-            return False, f"expected a (B, C, D) = (2, 16, 64) tensor for hw={hw}, got {shape}"
-        expected = layer.dynamic_weight(x, hw)
-        if not torch.allclose(got, expected, atol=1e-5, rtol=1e-4):
-            delta = (got - expected).abs().max().item()
-            return False, f"for hw={hw} your Ŵ differs from layer.dynamic_weight by up to {delta:.3g}"
-    return True, "correct: your deep predictor matches the package (normalised dynamic weight)"
-
-
-def check_exercise(number: int, answer: object) -> bool:
-    """Check an answer to an exercise of chapter 02; prints why, returns True when it is right.
-
-    1. How many parameters has a ``bilateral`` layer at WFM-S width, C = 384 -> D = 1536, r = 4? (an int)
-    2. Multiply-accumulates (MACs) per token of ``bilateral`` at D = 4C, r = 4 on an even grid, as a multiple
-       of C² (a float; ``FlopCounterMode`` reports FLOPs = 2 × MACs).
-    3. The largest possible rank of the bilateral dynamic part Ŵ on a 14×14 token grid with C = 192, D = 768
-       (an int).
-    4. A function ``deep_weight(layer, x, hw)`` returning the normalised dynamic weight Ŵ ``(B, C, D)`` of a
-       ``DeepDynLinear`` layer, written from its parameters (a callable).
-    """
-    if number not in (1, 2, 3, 4):
-        raise ValueError(f"chapter 02 has exercises 1, 2, 3 and 4, got {number!r}")
-    if answer is None:
-        return report(number, False, "no answer yet")
-    if number == 4:
-        ok, message = check_callable(answer, _check_deep_weight, signature="deep_weight(layer, x, hw)")
-    elif number == 2:
-        # MACs per token: N·C·D for X·W; per pooled token (N/4 of them): fused C·(c + d), W1 c·C, W2 d·D, KᵀV C·D
-        c = 64
-        macs = c * 4 * c + (c * (c // 4 + c) + (c // 4) * c + c * 4 * c + c * 4 * c) / 4
-        expected = macs / c**2
-        correct = f"{expected} C² MACs per token, against 4 C² for nn.Linear"
-        ok, message = check_number(answer, expected, integer=False, abs_tol=1e-3, correct=correct)
-    else:
-        # 3: Ŵ = Kᵀ V with K = f(U_k)·W1 and U_k of width C/r: rank <= min(N', C/r, D/r) = min(49, 48, 192)
-        expected = parameter_count("bilateral", 384, 1536) if number == 1 else min(7 * 7, 192 // 4, 768 // 4)
-        ok, message = check_number(answer, expected, integer=True, correct=f"{expected:,}")
-    return report(number, ok, message)

@@ -1,6 +1,7 @@
 """Effective receptive fields (ERF): which input pixels move the central output token, and by how much.
 
-The method follows the reference code (``erf.py`` of LeapLabTHU/WeightFormer, PAPER.md §7), for any model with a
+The method follows the reference code (``erf.py`` of LeapLabTHU/WeightFormer; ``chapters/paper_notes.md``,
+"Figures"), for any model with a
 ``forward_features(images) -> (B, C, H/p, W/p)`` method (WeightFormer with any predictors, the all-static model,
 the ViT baseline)::
 
@@ -37,14 +38,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from wf_lessons.checks import check_positive
 from wf_lessons.dynamic_dwconv import DWC_PREDICTORS
 from wf_lessons.dynamic_linear import LINEAR_PREDICTORS
-from wf_lessons.exercises import check_number, report, wrong_type
 
 __all__ = [
     "RFBox",
     "central_token",
-    "check_exercise",
     "display_map",
     "effective_receptive_field",
     "erf_colormap",
@@ -190,8 +190,10 @@ def display_map(raw_map: Tensor, power: float = DISPLAY_POWER) -> Tensor:
     """The paper's display transform, ``raw^power / max(raw^power)``, values in [0, 1]: ``(H, W)`` -> ``(H, W)``.
 
     The power 0.2 lifts tiny values a lot: a pixel at 1e-10 of the maximum is shown at 1e-2 of full brightness.
+    ``power`` must be > 0 (a negative power would invert the map, 0 would light every pixel alike).
     """
     raw_map = _check_map(raw_map)
+    check_positive("power", power)
     shown = raw_map.clamp_min(0) ** power
     peak = shown.max()
     if peak <= 0:
@@ -204,6 +206,10 @@ def _check_map(raw_map: object) -> Tensor:
         raise TypeError(f"expected a raw ERF map as a torch.Tensor (H, W), got {type(raw_map).__name__}")
     if raw_map.ndim != 2:
         raise ValueError(f"expected a 2-D raw ERF map (H, W), got shape {tuple(raw_map.shape)}")
+    if not torch.isfinite(raw_map).all():
+        raise ValueError(
+            "the raw ERF map holds NaN or infinite values: the model's weights (or the images) are not finite"
+        )
     return raw_map
 
 
@@ -249,6 +255,10 @@ def outside_share(raw_map: Tensor, model_or_rf: Any) -> float:
         box = theoretical_rf_box(model_or_rf, tuple(raw_map.shape))
     elif isinstance(model_or_rf, tuple) and len(model_or_rf) == 4 and all(isinstance(v, int) for v in model_or_rf):
         box = RFBox(*model_or_rf)
+        if not (0 <= box.top <= box.bottom and 0 <= box.left <= box.right):
+            raise ValueError(
+                f"the box must have 0 <= top <= bottom and 0 <= left <= right (half-open pixel ranges), got {box}"
+            )
     else:
         raise TypeError(f"expected a model or an RFBox (top, bottom, left, right), got {model_or_rf!r}")
     if (raw_map < 0).any():
@@ -292,8 +302,9 @@ def find_checkpoints(
     ``models`` is ``{label: (model name, overrides)}`` as :func:`figure3_models` returns; a checkpoint matches a
     label when its model name is the same and its overrides are too, drop-path aside (it does not change the
     architecture). ``folder`` defaults to ``<data folder>/checkpoints``. Returns ``{label: {"path", "epoch",
-    "epochs", "run_name"}}`` for the labels that have one; when several match, the one with the most epochs done
-    (then the newest) wins. Unreadable or foreign files are skipped.
+    "epochs", "run_name"}}`` for the labels that have one; when several match, a finished run beats an unfinished
+    one, then the one with the most epochs done wins (then the newest). Unreadable, foreign or corrupted files
+    (weights that fail the checkpoint's digest or are not finite) are skipped.
     """
     from wf_lessons import config
     from wf_lessons.train import load_checkpoint  # imported here: the training module is heavy
@@ -318,7 +329,8 @@ def find_checkpoints(
                 "mtime": path.stat().st_mtime,
             }
             best = found.get(label)
-            if best is None or (entry["epoch"], entry["mtime"]) > (best["epoch"], best["mtime"]):
+            rank = lambda e: (e["epoch"] == e["epochs"], e["epoch"], e["mtime"])  # noqa: E731
+            if best is None or rank(entry) > rank(best):
                 found[label] = entry
     return {label: {k: v for k, v in e.items() if k != "mtime"} for label, e in found.items()}
 
@@ -418,46 +430,3 @@ def plot_outside_shares(shares: Mapping[str, Mapping[str, float]], floor: float 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-# ---------------------------------------------------------------------------------------------- exercises
-def _exercise_answers() -> dict[int, Any]:
-    class _Static:  # a stand-in with the attributes theoretical_rf_box reads
-        def __init__(self, depth: int, patch: int) -> None:
-            self.patch_size, self.blocks = patch, [None] * depth
-
-    box = theoretical_rf_box(_Static(13, 2), (128, 128))
-    # the smallest depth whose box covers a 128 x 128 image at patch 2 (the centre token is 32 of 0..63)
-    depth = next(d for d in range(1, 100) if theoretical_rf_box(_Static(d, 2), (128, 128)) == (0, 128, 0, 128))
-    return {1: box.size[0], 2: depth, 3: True, 4: (1e-10) ** DISPLAY_POWER}
-
-
-def check_exercise(number: int, answer: object) -> bool:
-    """Check an answer to an exercise of chapter 05; prints why, returns True when it is right.
-
-    1. The all-static ``wf-cifar`` model (depth 13, patch 2) on 128×128 images: how many pixels wide is the
-       theoretical receptive field of the central output token? (an int)
-    2. Same patch and image size: the smallest depth whose theoretical field covers the whole image? (an int)
-    3. A WeightFormer whose dynamic blocks use ``linear_predictor="static"`` and ``dwc_predictor="static"``: is its
-       raw map exactly zero outside the theoretical field? (a bool)
-    4. Under the ``x^0.2 / max`` display, at what fraction of full brightness is a pixel whose raw value is 1e-10
-       of the maximum shown? (a float)
-    """
-    if number not in (1, 2, 3, 4):
-        raise ValueError(f"chapter 05 has exercises 1, 2, 3 and 4, got {number!r}")
-    if answer is None:
-        return report(number, False, "no answer yet")
-    expected = _exercise_answers()[number]
-    if number == 3:
-        if not isinstance(answer, bool):
-            ok, message = False, wrong_type("a bool", answer)
-        elif answer == expected:
-            ok, message = True, "correct: LayerNorm and static layers act per token; only a predictor reaches further"
-        else:
-            ok, message = False, "not quite: which layers of such a block mix tokens when both predictors are static?"
-    elif number == 4:
-        correct = f"{expected:.3g} of full brightness — visible, yet 1e-10 of the peak"
-        ok, message = check_number(answer, expected, integer=False, rel_tol=1e-3, correct=correct)
-    else:
-        ok, message = check_number(answer, expected, integer=True)
-    return report(number, ok, message)

@@ -1,6 +1,7 @@
 """WeightFormer, its DeiT-style attention baseline, and the named configurations of the course.
 
-``WeightFormer`` follows the reference code (``model/wfm.py`` of LeapLabTHU/WeightFormer, PAPER.md §5) exactly
+``WeightFormer`` follows the reference code (``model/wfm.py`` of LeapLabTHU/WeightFormer;
+``chapters/paper_notes.md``, "The architecture") exactly
 when configured like it, quirks included:
 
 - patch embedding (a conv with kernel = stride = patch) -> LayerNorm ``init_norm`` -> blocks -> LayerNorm
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 from torchvision.ops import StochasticDepth
 
 from wf_lessons.attention import softmax_attention
+from wf_lessons.checks import check_fraction, check_int, check_positive
 from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
 from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, DynamicLinear
 
@@ -40,6 +42,37 @@ def reference_dynamic_blocks(depth: int) -> tuple[int, ...]:
 def drop_path_rates(drop_path: float, depth: int) -> list[float]:
     """Per-block drop-path rates ramping linearly from 0 to ``drop_path`` (plain floats: works on the meta device)."""
     return [drop_path * i / max(depth - 1, 1) for i in range(depth)]
+
+
+def _check_architecture(
+    img_size: int, patch_size: int, in_chans: int, num_classes: int, embed_dim: int, depth: int, mlp_ratio: float,
+    drop_path: float,
+) -> None:
+    """The checks both models share, so that a bad setting fails when the model is built, naming the argument."""
+    for name, value in (("img_size", img_size), ("patch_size", patch_size), ("in_chans", in_chans),
+                        ("num_classes", num_classes), ("embed_dim", embed_dim)):
+        check_int(name, value)
+    check_int("depth", depth, low=0)  # 0: the stem, final norm and head alone (chapter 04 counts them so)
+    if int(embed_dim * check_positive("mlp_ratio", mlp_ratio)) < 1:
+        raise ValueError(f"mlp_ratio={mlp_ratio} leaves no hidden unit at embed_dim={embed_dim}")
+    check_fraction("drop_path", drop_path)
+
+
+def _check_predictor(name: str, value: object, valid: Mapping[str, Any]) -> None:
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"unknown {name} {value!r}; valid: {sorted(valid)}")
+
+
+def _check_dynamic_blocks(dynamic_blocks: object, depth: int) -> tuple[int, ...]:
+    """The indices of the dynamic blocks, checked: distinct ints in ``0..depth - 1``."""
+    if isinstance(dynamic_blocks, (tuple, list, range)):
+        blocks = tuple(dynamic_blocks)
+        if all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < depth for i in blocks):
+            if len(set(blocks)) == len(blocks):
+                return blocks
+    raise ValueError(
+        f"dynamic_blocks must be a tuple or list of distinct block indices in 0..{depth - 1}, got {dynamic_blocks!r}"
+    )
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -138,13 +171,12 @@ class WeightFormer(nn.Module):
         drop_path: float = 0.0,
     ) -> None:
         super().__init__()
-        if linear_predictor not in LINEAR_PREDICTORS:
-            raise ValueError(f"unknown linear_predictor {linear_predictor!r}; valid: {sorted(LINEAR_PREDICTORS)}")
-        if dwc_predictor not in DWC_PREDICTORS:
-            raise ValueError(f"unknown dwc_predictor {dwc_predictor!r}; valid: {sorted(DWC_PREDICTORS)}")
-        dynamic = reference_dynamic_blocks(depth) if dynamic_blocks is None else tuple(dynamic_blocks)
-        if any(not 0 <= i < depth for i in dynamic):
-            raise ValueError(f"dynamic_blocks {dynamic} must be block indices in 0..{depth - 1}")
+        _check_architecture(img_size, patch_size, in_chans, num_classes, embed_dim, depth, mlp_ratio, drop_path)
+        _check_predictor("linear_predictor", linear_predictor, LINEAR_PREDICTORS)
+        _check_predictor("dwc_predictor", dwc_predictor, DWC_PREDICTORS)
+        dynamic = reference_dynamic_blocks(depth) if dynamic_blocks is None else _check_dynamic_blocks(
+            dynamic_blocks, depth
+        )
         self.img_size, self.patch_size, self.num_classes = img_size, patch_size, num_classes
         self.dynamic_blocks = dynamic
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
@@ -249,6 +281,13 @@ class ViT(nn.Module):
         attn_backend: str = "fused",
     ) -> None:
         super().__init__()
+        _check_architecture(img_size, patch_size, in_chans, num_classes, embed_dim, depth, mlp_ratio, drop_path)
+        if img_size % patch_size:  # the position embedding is learned on the img_size / patch_size grid
+            raise ValueError(
+                f"img_size must be a multiple of patch_size={patch_size} (at least one whole patch), got {img_size}"
+            )
+        if embed_dim % check_int("num_heads", num_heads):
+            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
         self.img_size, self.patch_size, self.num_classes = img_size, patch_size, num_classes
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
         self.grid = (img_size // patch_size, img_size // patch_size)
@@ -328,7 +367,7 @@ MODEL_NAMES = tuple(CONFIGS)
 
 def build_model(name: str, **overrides: Any) -> nn.Module:
     """A model from :data:`CONFIGS` by name, with keyword overrides (e.g. ``drop_path=0.1``, ``num_classes=100``)."""
-    if name not in CONFIGS:
+    if not isinstance(name, str) or name not in CONFIGS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
     cls, kwargs = CONFIGS[name]
     try:
@@ -344,7 +383,9 @@ def count_parameters(model: nn.Module) -> int:
 
 # ------------------------------------------------------------------------------- reference checkpoints
 def load_reference_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -> nn.Module:
-    """Load a checkpoint saved by the official WeightFormer code (PAPER.md §5) into ``model``; returns the model.
+    """Load a checkpoint saved by the official WeightFormer code into ``model``; returns the model.
+
+    The layout is described in ``chapters/paper_notes.md``, "Checkpoint layout".
 
     Accepts the bare state dict or the ``{"model": state_dict, ...}`` wrapper the reference training saves. The
     course's module layout mirrors the reference, so keys map one to one; anything missing, unexpected or of the
@@ -357,10 +398,14 @@ def load_reference_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
+
+    def shape(value: Any) -> tuple[int, ...] | str:
+        return tuple(value.shape) if isinstance(value, Tensor) else f"a {type(value).__name__}, not a tensor"
+
     misshaped = sorted(
-        f"{k}: checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[k].shape)}"
+        f"{k}: checkpoint {shape(state_dict[k])}, model {tuple(own[k].shape)}"
         for k in set(own) & set(state_dict)
-        if tuple(state_dict[k].shape) != tuple(own[k].shape)
+        if shape(state_dict[k]) != tuple(own[k].shape)
     )
     if missing or unexpected or misshaped:
         lines = [f"the checkpoint does not fit this {type(model).__name__}:"]
@@ -377,8 +422,13 @@ def load_reference_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -
 def predicted_weights(model: WeightFormer, images: Tensor) -> dict[int, dict[str, Tensor]]:
     """For each dynamic block ``i``: ``{"linear": (B, C, 4C) weight W0 + Ŵ, "dwc": (B, C, k, k) kernels}``.
 
-    Runs the model once, capturing each dynamic layer's input with forward hooks.
+    Runs the model once, capturing each dynamic layer's input with forward hooks. Only a WeightFormer predicts
+    weights: any other model raises ``TypeError``.
     """
+    if not isinstance(model, WeightFormer):
+        raise TypeError(
+            f"predicted_weights needs a WeightFormer (its dynamic blocks predict weights), got {type(model).__name__}"
+        )
     inputs: dict[int, dict[str, tuple[Tensor, ...]]] = {}
     hooks: list[Any] = []
 

@@ -1,0 +1,495 @@
+"""A catalogue of bad inputs and faults (issue 14): each one fails at once with an error that names what was wrong
+and what was expected, loses no data, and is never silently accepted.
+
+Library calls: the exception type and words of its message. Command lines: exit status 2, one ``error:`` line,
+no traceback, and nothing measured or written first. No test touches the network or the real data folder.
+"""
+
+import json
+import tarfile
+import urllib.error
+
+import pytest
+import torch
+from PIL import Image
+
+from wf_lessons import bench, config, data, dynamic_dwconv, erf
+from wf_lessons.dynamic_dwconv import AdaptiveDWConv, per_sample_depthwise_conv, tap_sources
+from wf_lessons.dynamic_linear import grid_size
+from wf_lessons.models import ViT, WeightFormer, build_model, load_reference_state_dict, predicted_weights
+
+SMALL = {"img_size": 16, "patch_size": 4, "num_classes": 10, "embed_dim": 16, "depth": 2}
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+
+
+# ------------------------------------------------------------------------------------------------- models
+@pytest.mark.parametrize(
+    ("cls", "overrides", "words"),
+    [
+        (WeightFormer, {"depth": -1}, "depth must be an int >= 0, got -1"),
+        (WeightFormer, {"num_classes": 0}, "num_classes must be an int >= 1, got 0"),
+        (WeightFormer, {"in_chans": 0}, "in_chans must be an int >= 1, got 0"),
+        (WeightFormer, {"img_size": -5}, "img_size must be an int >= 1, got -5"),
+        (WeightFormer, {"img_size": "abc"}, "img_size must be an int >= 1, got 'abc' (a str)"),
+        (ViT, {"img_size": 18}, "img_size must be a multiple of patch_size=4 (at least one whole patch), got 18"),
+        (WeightFormer, {"drop_path": 1.5}, "drop_path must be a number in [0, 1), got 1.5"),
+        (WeightFormer, {"embed_dim": 0}, "embed_dim must be an int >= 1, got 0"),
+        (WeightFormer, {"patch_size": 0}, "patch_size must be an int >= 1, got 0"),
+        (WeightFormer, {"depth": 2.5}, "depth must be an int >= 0, got 2.5"),
+        (WeightFormer, {"mlp_ratio": 0}, "mlp_ratio must be a finite number > 0"),
+        (WeightFormer, {"dynamic_blocks": "12"}, "dynamic_blocks must be a tuple or list of distinct block indices"),
+        (WeightFormer, {"dynamic_blocks": (1, 1)}, "distinct block indices in 0..1, got (1, 1)"),
+        (WeightFormer, {"dynamic_blocks": (5,)}, "block indices in 0..1, got (5,)"),
+        (WeightFormer, {"linear_predictor": ["gap"]}, "unknown linear_predictor ['gap']; valid:"),
+        (WeightFormer, {"dwc_predictor": "sobel"}, "unknown dwc_predictor 'sobel'; valid:"),
+        (ViT, {"img_size": 2, "patch_size": 16}, "img_size must be a multiple of patch_size=16 (at least one whole"),
+        (ViT, {"depth": -1}, "depth must be an int >= 0, got -1"),
+        (ViT, {"drop_path": 1.0}, "drop_path must be a number in [0, 1), got 1.0"),
+        (ViT, {"num_heads": 0}, "num_heads must be an int >= 1, got 0"),
+        (ViT, {"num_heads": 3}, "embed_dim=16 must be divisible by num_heads=3"),
+    ],
+)
+def test_model_arguments(cls, overrides, words):
+    kwargs = {**SMALL, **({"num_heads": 2} if cls is ViT else {}), **overrides}
+    with pytest.raises(ValueError) as error:
+        cls(**kwargs)
+    assert words in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "error", "words"),
+    [
+        ("wf-cifar", {"depth": -1}, ValueError, "depth must be an int >= 0"),
+        ("deit-cifar", {"img_size": 3}, ValueError, "img_size must be a multiple of patch_size=2"),
+        ("wf-cifar", {"img_size": "abc"}, ValueError, "img_size must be an int >= 1, got 'abc'"),
+        ("wf-cifar-tiny", {"num_classes": 0}, ValueError, "num_classes must be an int >= 1"),
+        ("wf-cifar", {"heads": 3}, TypeError, "bad override for 'wf-cifar'"),
+        ("resnet50", {}, ValueError, "unknown model 'resnet50'; valid names: wfm-t"),
+        (["wf-cifar"], {}, ValueError, "unknown model ['wf-cifar']"),
+    ],
+)
+def test_build_model_arguments(name, overrides, error, words):
+    with pytest.raises(error) as caught, torch.device("meta"):
+        build_model(name, **overrides)
+    assert words in str(caught.value)
+
+
+def test_depth_zero_is_the_stem_and_head_alone():  # chapter 04 counts their parameters so
+    assert len(WeightFormer(**{**SMALL, "depth": 0}).blocks) == 0
+    assert len(ViT(**{**SMALL, "depth": 0}, num_heads=2).blocks) == 0
+
+
+def test_reference_state_dict_with_a_non_tensor_is_named():
+    model = WeightFormer(**SMALL)
+    state = {**model.state_dict(), "head.bias": [0.0] * 10}
+    with pytest.raises(ValueError, match=r"wrong shape \(1\): head.bias: checkpoint a list, not a tensor"):
+        load_reference_state_dict(model, state)
+
+
+def test_predicted_weights_needs_a_weightformer():
+    with pytest.raises(TypeError, match="predicted_weights needs a WeightFormer .* got ViT"):
+        predicted_weights(ViT(**SMALL, num_heads=2), torch.randn(1, 3, 16, 16))
+
+
+# ------------------------------------------------------------------------------------------------- layers
+def test_wrong_size_bias_is_named_without_mixing_batch_and_channels():
+    x, kernels = torch.randn(2, 4, 5, 5), torch.randn(2, 4, 3, 3)
+    for method in dynamic_dwconv.CONV_METHODS:
+        with pytest.raises(ValueError) as error:
+            per_sample_depthwise_conv(x, kernels, torch.randn(3), method)
+        message = str(error.value)
+        assert "(C,) = (4,)" in message and "got shape (3,)" in message
+        assert "8" not in message  # B * C = 8 is the grouped conv's business, not the caller's
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda layer: tap_sources(layer, (8, 8), tap=(-1, -1)), "tap must be a pair (i, j) of ints in 0..2"),
+        (lambda layer: tap_sources(layer, (8, 8), tap=(0, 3)), "the kernel is 3x3), got (0, 3)"),
+        (lambda layer: tap_sources(layer, (0, 8), tap=(1, 1)), "size must be a pair of positive ints (H, W)"),
+        (lambda layer: dynamic_dwconv.parameter_count("adaptive", 0), "dim must be an int >= 1, got 0"),
+        (lambda layer: dynamic_dwconv.adaptive_pool_bins(True), "size must be an int >= 1, got True"),
+    ],
+)
+def test_dwconv_arguments(call, words):
+    with pytest.raises(ValueError) as error:
+        call(AdaptiveDWConv(4))
+    assert words in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((-4,), "n_tokens must be an int >= 1, got -4"),
+        ((0,), "n_tokens must be an int >= 1, got 0"),
+        ((6,), "6 tokens do not form a square grid"),
+        ((6, (2, 2)), "hw=(2, 2) gives 4 grid positions"),
+    ],
+)
+def test_grid_size_arguments(args, words):
+    with pytest.raises(ValueError) as error:
+        grid_size(*args)
+    assert words in str(error.value)
+
+
+# ------------------------------------------------------------------------------------------------- erf
+RAW = torch.rand(16, 16) + 0.01
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: erf.display_map(RAW, power=-1), "power must be a finite number > 0, got -1"),
+        (lambda: erf.display_map(RAW, power=0), "power must be a finite number > 0, got 0"),
+        (lambda: erf.display_map(torch.full((4, 4), float("nan"))), "NaN or infinite values"),
+        (lambda: erf.outside_share(RAW, (10, 2, 0, 8)), "0 <= top <= bottom and 0 <= left <= right"),
+        (lambda: erf.outside_share(RAW, (0, 8, 8, 2)), "got RFBox(top=0, bottom=8, left=8, right=2)"),
+        (lambda: erf.outside_share(RAW.clone().fill_(float("inf")), (0, 8, 0, 8)), "NaN or infinite values"),
+    ],
+)
+def test_erf_arguments(call, words):
+    with pytest.raises(ValueError) as error:
+        call()
+    assert words in str(error.value)
+
+
+def test_an_empty_box_leaves_all_the_mass_outside():
+    assert erf.outside_share(RAW, (4, 4, 4, 4)) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: config.device("foo"), "unknown device 'foo': expected 'cpu', 'cuda'"),
+        (lambda: config.device("meta"), "device 'meta' is not supported by the course"),
+        (lambda: config.seed_everything(True), "seed must be an int >= 0, got True"),
+        (lambda: config.new_run_log_path("../x"), "must be a plain file name"),
+        (lambda: config.new_run_log_path("/tmp/x"), "must be a plain file name"),
+        (lambda: config.new_run_log_path(".hidden"), "must be a plain file name"),
+        (lambda: config.new_run_log_path(""), "must be a plain file name"),
+    ],
+)
+def test_config_arguments(call, words):
+    with pytest.raises(ValueError) as error:
+        call()
+    assert words in str(error.value)
+
+
+@NO_CUDA
+def test_cuda_without_cuda():
+    with pytest.raises(ValueError, match="CUDA is not available on this machine; use 'cpu'"):
+        config.device("cuda")
+
+
+def test_no_download_switch_rejects_typos(monkeypatch):
+    monkeypatch.setenv("WF_NO_DOWNLOAD", "sometimes")
+    with pytest.raises(ValueError, match="WF_NO_DOWNLOAD='sometimes' is not understood"):
+        config.downloads_allowed()
+
+
+# ------------------------------------------------------------------------------------------------- command lines
+def _cli(main, argv, capsys):
+    """Run a command line in-process: its exit status and its stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """``data/runs/`` redirected to a temporary folder; measuring anything fails the test."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setattr(config, "runs_dir", lambda: folder)
+
+    def measured(*args, **kwargs):
+        raise AssertionError("a bad argument must fail before anything is measured")
+
+    monkeypatch.setattr(bench, "measure", measured)
+    monkeypatch.setattr(bench, "train_throughput", measured)
+    monkeypatch.setattr(dynamic_dwconv, "benchmark", measured)
+    return folder
+
+
+BENCH_CASES = [
+    (["train-throughput", "--batch", "0"], "argument --batch: expected an int >= 1, got 0"),
+    (["train-throughput", "--steps", "0"], "argument --steps: expected an int >= 1, got 0"),
+    (["train-throughput", "--batch", "-1"], "argument --batch: expected an int >= 1, got -1"),
+    (["train-throughput", "--batch", "two"], "argument --batch: expected an int >= 1, got 'two'"),
+    (["train-throughput", "--warmup", "-1"], "argument --warmup: expected an int >= 0, got -1"),
+    (["train-throughput", "--threads", "0"], "argument --threads: expected an int >= 1, got 0"),
+    (["train-throughput", "--models", "resnet"], "argument --models: invalid choice: 'resnet'"),
+    (["train-throughput", "--device", "foo"], "error: unknown device 'foo'"),
+    (["train-throughput", "--name", "../../x"], "error: the run log name must be a plain file name"),
+    (["train-throughput", "--name", "/tmp/x"], "error: the run log name must be a plain file name"),
+    (["scaling", "--sides", "0"], "argument --sides: expected an int >= 1, got 0"),
+    (["scaling", "--sides", "8"], "error: the scaling benchmark needs at least two different image sides, got [8]"),
+    (["scaling", "--sides", "8", "8"], "needs at least two different image sides"),
+    (["scaling", "--sides", "8", "9"], "error: image sides must be multiples of wf-cifar's patch size 2"),
+    (["scaling", "--batch", "-1"], "argument --batch: expected an int >= 1, got -1"),
+    (["scaling", "--repeats", "0"], "argument --repeats: expected an int >= 1, got 0"),
+    (["scaling", "--name", "a/b"], "error: the run log name must be a plain file name"),
+    (["scaling", "--device", "foo"], "error: unknown device 'foo'"),
+]
+
+
+def _assert_one_error_line(code, err, words):
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert words in lines[0]
+
+
+@pytest.mark.parametrize(("argv", "words"), BENCH_CASES)
+def test_bench_command_line(runs, capsys, argv, words):
+    code, err = _cli(bench.main, [*argv, "--device", "cpu"] if "--device" not in argv else argv, capsys)
+    _assert_one_error_line(code, err, words)
+    assert not list(runs.iterdir())
+
+
+@NO_CUDA
+@pytest.mark.parametrize("command", ["train-throughput", "scaling"])
+def test_bench_cuda_without_cuda(runs, capsys, command):
+    _assert_one_error_line(*_cli(bench.main, [command, "--device", "cuda"], capsys), "CUDA is not available")
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--threads", "0"], "argument --threads: expected an int >= 1, got 0"),
+        (["--device", "foo"], "error: unknown device 'foo'"),
+        (["--name", "../x"], "error: the run log name must be a plain file name"),
+    ],
+)
+def test_dwconv_bench_command_line(runs, capsys, argv, words):
+    _assert_one_error_line(*_cli(dynamic_dwconv.main, argv, capsys), words)
+
+
+# ------------------------------------------------------------------------------------------------- run logs kept
+@pytest.mark.parametrize(
+    ("main", "argv", "log"),
+    [
+        (bench.main, ["train-throughput", "--device", "cpu"], "bench-train-throughput-cpu"),
+        (bench.main, ["scaling", "--device", "cpu"], "bench-scaling-cpu"),
+        (bench.main, ["scaling", "--device", "cpu", "--name", "mine"], "mine"),
+        (dynamic_dwconv.main, ["--device", "cpu"], "bench-dwconv-cpu"),
+    ],
+)
+def test_benchmarks_refuse_to_overwrite_a_run_log(runs, capsys, main, argv, log):
+    path = runs / f"{log}.json"
+    path.write_text('{"committed": true}\n')
+    code, err = _cli(main, argv, capsys)
+    _assert_one_error_line(code, err, f"the run log {path} already exists; pass --overwrite")
+    assert json.loads(path.read_text()) == {"committed": True}
+
+
+def test_overwrite_replaces_the_run_log(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(config, "runs_dir", lambda: tmp_path)
+    path = tmp_path / "bench-train-throughput-cpu.json"
+    path.write_text('{"committed": true}\n')
+    argv = ["train-throughput", "--device", "cpu", "--models", "wf-cifar-quick", "--batch", "2", "--steps", "1",
+            "--warmup", "0"]
+    assert bench.main(argv) == 2
+    assert bench.main([*argv, "--overwrite"]) == 0
+    log = json.loads(path.read_text())
+    assert log["batch"] == 2 and log["steps"] == 1 and set(log["results"]) == {"wf-cifar-quick"}
+
+
+# ------------------------------------------------------------------------------------------------- data
+def _image_folder(root, per_class=2):
+    """A tiny CIFAR-10-shaped image folder (PNG; image i of class c filled with 10 * c + i)."""
+    for split in data.SPLITS:
+        for c, name in enumerate(data.CLASSES):
+            folder = root / data.IMAGE_FOLDER / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (32, 32), (10 * c + i,) * 3).save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.mark.parametrize("per_class", [True, 2.5, "2", 0, -1])
+def test_per_class_must_be_a_positive_int(tmp_path, per_class):
+    with pytest.raises(ValueError, match=r"per_class must be an int >= 1, got "):
+        data.cifar10("test", root=tmp_path, per_class=per_class)
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: data.cifar10("val"), "split must be one of ('train', 'test'), got 'val'"),
+        (lambda: data.random_crop(torch.zeros(2, 3, 8, 8), -1), "padding must be an int >= 0, got -1"),
+        (lambda: data.DeviceLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), 2, train=True,
+                                   device="cpu", crop_padding=-2), "crop_padding must be an int >= 0, got -2"),
+        (lambda: data.DeviceLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), True, train=True,
+                                   device="cpu"), "batch_size must be an int >= 1, got True"),
+    ],
+)
+def test_data_arguments(call, words):
+    with pytest.raises(ValueError) as error:
+        call()
+    assert words in str(error.value)
+
+
+def test_corrupt_image_is_named(tmp_path):
+    _image_folder(tmp_path, per_class=1)
+    bad = tmp_path / data.IMAGE_FOLDER / "test" / "cat" / "0000.png"
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated
+    with pytest.raises(data.DataLayoutError, match=f"{bad} is not a readable image"):
+        data.cifar10("test", root=tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"this is not a tar archive", b"\x1f\x8b\x08\x00truncated gzip"])
+def test_non_tar_archive(tmp_path, capsys, content):
+    archive = tmp_path / "cifar10-jpg.tar.gz"
+    archive.write_bytes(content)
+    with pytest.raises(data.DataLayoutError, match="is not a readable tar archive"):
+        data.extract_archive(archive, tmp_path / "root")
+    assert not (tmp_path / "root" / data.IMAGE_FOLDER).exists()
+    code, err = _cli(data.main, ["prepare", "--archive", str(archive), "--root", str(tmp_path / "root")], capsys)
+    _assert_one_error_line(code, err, "is not a readable tar archive")
+
+
+def test_unwritable_cache_fails_before_decoding(tmp_path, monkeypatch):
+    _image_folder(tmp_path, per_class=1)
+    (tmp_path / "cache").write_text("a file where the cache folder goes")  # unwritable, even for root
+
+    def decode(*args):
+        raise AssertionError("decoded before finding that the cache cannot be written")
+
+    monkeypatch.setattr(data, "_decode_image_folder", decode)
+    with pytest.raises(PermissionError, match="cannot write the cache folder .* set WF_DATA_DIR"):
+        data.cifar10("test", root=tmp_path)
+
+
+# -------------------------------------------------------------------------------------- the cache verifies itself
+def _cache_of(root, split="test"):
+    return root / "cache" / f"cifar10-{split}-image-folder.pt"
+
+
+def test_changed_cache_contents_are_rebuilt(tmp_path):
+    _image_folder(tmp_path)
+    images, labels = data.cifar10("test", root=tmp_path)
+    cache = torch.load(_cache_of(tmp_path), weights_only=True)
+    cache["images"][0, 0, :10, :10] ^= 1  # 100 flipped bits, digest and fingerprint kept
+    torch.save(cache, _cache_of(tmp_path))
+    with pytest.warns(UserWarning, match="does not match the digest stored with it"):
+        again, _ = data.cifar10("test", root=tmp_path)
+    assert torch.equal(again, images)
+
+
+def test_forged_cache_is_rebuilt(tmp_path):
+    _image_folder(tmp_path)
+    images, labels = data.cifar10("test", root=tmp_path)
+    cache = torch.load(_cache_of(tmp_path), weights_only=True)
+    cache["labels"] = torch.zeros_like(labels)  # every label 0, the original fingerprint, a matching digest
+    cache["digest"] = data._digest(cache["images"], cache["labels"])
+    torch.save(cache, _cache_of(tmp_path))
+    with pytest.warns(UserWarning, match="is not of its source: its labels are not those of the image folder"):
+        _, again = data.cifar10("test", root=tmp_path)
+    assert torch.equal(again, labels)
+
+
+def test_forged_torchvision_cache_is_recognised():
+    balanced = torch.arange(10_000) % 10
+    assert data._label_problem(balanced, "test", None) is None
+    assert "class counts [10000, 0," in data._label_problem(torch.zeros(10_000, dtype=torch.int64), "test", None)
+    assert "not all in 0..9" in data._label_problem(balanced - 1, "test", None)
+
+
+def test_cache_of_another_version_is_rebuilt(tmp_path):
+    _image_folder(tmp_path)
+    data.cifar10("test", root=tmp_path)
+    cache = torch.load(_cache_of(tmp_path), weights_only=True)
+    torch.save({**cache, "version": 1}, _cache_of(tmp_path))
+    with pytest.warns(UserWarning, match="made by another version of the course"):
+        data.cifar10("test", root=tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------- first run
+def test_tests_never_download():
+    assert not config.downloads_allowed()  # tests/conftest.py
+
+
+def _fake_fetch(calls):
+    def fetch(folder):
+        calls.append(folder)
+        batches = folder / data.TORCHVISION_FOLDER
+        batches.mkdir()
+        for split in data.SPLITS:
+            for path in data._torchvision_files(folder, split):
+                path.write_bytes(b"batch")
+
+    return fetch
+
+
+def test_missing_data_is_downloaded_on_first_use(tmp_path, monkeypatch):
+    monkeypatch.setenv("WF_NO_DOWNLOAD", "0")
+    calls = []
+    monkeypatch.setattr(data, "_fetch", _fake_fetch(calls))
+    fake = torch.zeros(10_000, 3, 32, 32, dtype=torch.uint8), torch.arange(10_000) % 10
+    monkeypatch.setattr(data, "_decode_torchvision", lambda root, split: fake)
+    images, labels = data.cifar10("test", root=tmp_path)
+    assert len(calls) == 1 and torch.equal(labels, fake[1])
+    assert data.find_source(tmp_path) == "torchvision"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
+    data.cifar10("test", root=tmp_path)
+    assert len(calls) == 1  # once
+
+
+def test_offline_gives_one_message_saying_how_to_get_the_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WF_NO_DOWNLOAD", "0")
+
+    def offline(folder):
+        (folder / "cifar-10-python.tar.gz").write_bytes(b"partial")
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(data, "_fetch", offline)
+    with pytest.raises(data.DataNotFoundError) as error:
+        data.cifar10("train", root=tmp_path)
+    message = str(error.value)
+    assert "downloading it failed" in message and "Name or service not known" in message
+    assert "make data" in message and "CIFAR10_ARCHIVE=" in message
+    assert list(tmp_path.iterdir()) == []  # nothing half-downloaded left behind
+    code, err = _cli(data.main, ["check", "--root", str(tmp_path)], capsys)
+    _assert_one_error_line(code, err, f"error: CIFAR-10 was not found under {tmp_path}")
+    assert "make data CIFAR10_ARCHIVE=" in err
+
+
+def test_no_download_switch_is_obeyed(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(data, "_fetch", _fake_fetch(calls))
+    with pytest.raises(data.DataNotFoundError, match="downloading is off \\(WF_NO_DOWNLOAD is set\\)"):
+        data.cifar10("test", root=tmp_path)
+    code, err = _cli(data.main, ["check", "--root", str(tmp_path)], capsys)
+    _assert_one_error_line(code, err, "downloading is off")
+    assert calls == []
+
+
+def test_check_passes_on_an_image_folder(tmp_path, capsys):
+    _image_folder(tmp_path, per_class=1)
+    assert data.main(["check", "--root", str(tmp_path)]) == 0
+    assert "CIFAR-10 is ready" in capsys.readouterr().out and "20 images" in data.check(tmp_path)
+
+
+def test_a_partial_torchvision_folder_is_not_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("WF_NO_DOWNLOAD", "0")
+    (tmp_path / data.TORCHVISION_FOLDER).mkdir()
+    (tmp_path / data.TORCHVISION_FOLDER / "data_batch_1").write_bytes(b"mine")
+    with pytest.raises(data.DataLayoutError, match="lacks some of the CIFAR-10 batch files; remove it"):
+        data.cifar10("test", root=tmp_path)
+    assert (tmp_path / data.TORCHVISION_FOLDER / "data_batch_1").read_bytes() == b"mine"
+
+
+def test_archive_extraction_still_works(tmp_path):
+    src = _image_folder(tmp_path / "src", per_class=1) / data.IMAGE_FOLDER
+    archive = tmp_path / "c.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for split in data.SPLITS:
+            tar.add(src / split, arcname=split)
+    data.extract_archive(archive, tmp_path / "root")
+    assert data.check(tmp_path / "root").startswith("CIFAR-10 is ready")
