@@ -27,14 +27,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
 from wf_lessons import atomic, runlog
+from wf_lessons import config as wf_config
 from wf_lessons.data import DataNotFoundError
 from wf_lessons.dynamic_dwconv import DWC_PREDICTORS
 from wf_lessons.dynamic_linear import LINEAR_PREDICTORS
-from wf_lessons.train import PRESETS, TrainConfig, train
+from wf_lessons.train import PRESETS, TrainConfig, TrainingDiverged, train
+from wf_lessons.train.loop import Data
 
 #: The presets the study runs with (a preset of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
 STUDY_PRESETS = ("study-cpu",)
@@ -80,10 +81,13 @@ def config(preset: str, variant: str, seed: int, **settings: Any) -> TrainConfig
 
 
 def status(cfg: TrainConfig) -> str:
-    """``"done"`` (complete run log), ``"partial"`` (a checkpoint to resume) or ``"todo"``."""
-    log = cfg.log_path()
-    if log.exists() and runlog.read(log).get("complete"):
+    """``"done"`` (complete run log), ``"diverged"`` (its log says so: not retried), ``"partial"`` (a checkpoint to
+    resume) or ``"todo"``."""
+    log = runlog.read(cfg.log_path()) if cfg.log_path().exists() else {}
+    if log.get("complete"):
         return "done"
+    if log.get("diverged"):
+        return "diverged"
     return "partial" if cfg.checkpoint_path().exists() else "todo"
 
 
@@ -100,24 +104,30 @@ def _select(preset: str, names: list[str] | None, seeds: list[int] | None) -> li
 
 
 def run(preset: str = "study-cpu", names: list[str] | None = None, seeds: list[int] | None = None,
-        progress: bool = True) -> dict[str, Any]:
-    """Train every (variant, seed) of the selection that is not done yet, then write and return the summary."""
+        progress: bool = True, data: Data | None = None, **settings: Any) -> dict[str, Any]:
+    """Train every (variant, seed) of the selection that is not done yet, then write and return the summary.
+
+    ``data`` and ``settings`` (e.g. ``checkpoint_dir``) go to every run, as in :func:`wf_lessons.train.train`.
+    """
     from tqdm.auto import tqdm
 
     todo = _select(preset, names, seeds)
     say = tqdm.write if progress else (lambda *_: None)
     with tqdm(todo, desc="study", unit="run", disable=None if progress else True) as bar:
         for variant, seed in bar:
-            cfg = config(preset, variant, seed, progress=False)
+            cfg = config(preset, variant, seed, progress=False, **settings)
             state = status(cfg)
             bar.set_postfix_str(f"{variant} seed {seed}")
-            if state == "done":
+            if state in ("done", "diverged"):
                 continue
             cfg.resume = state == "partial"
             try:
-                log = train(cfg)
+                log = train(cfg, data)
             except atomic.ClaimedError:
                 say(f"{cfg.run_name}: being trained by another process, skipped")
+                continue
+            except TrainingDiverged as error:
+                say(f"{error}: not retried")
                 continue
             say(f"{cfg.run_name}: test accuracy {log['test_acc']:.4f} ({log['wall_s']:.0f} s)")
     return write_summary(preset)
@@ -127,7 +137,7 @@ def summarize(preset: str = "study-cpu") -> dict[str, Any]:
     """Every finished run of the grid, per variant: seeds, test accuracies, mean, std, size, cost, speed."""
     out: dict[str, Any] = {}
     for variant in variants(preset):
-        logs = [runlog.read(p) for p in sorted(runlog.config.runs_dir().glob(f"{run_name(preset, variant, '*')}.json"))]
+        logs = [runlog.read(p) for p in sorted(wf_config.runs_dir().glob(f"{run_name(preset, variant, '*')}.json"))]
         logs = sorted((g for g in logs if g.get("complete")), key=lambda g: g["seed"])
         if not logs:
             continue
@@ -164,6 +174,21 @@ def write_summary(preset: str = "study-cpu") -> dict[str, Any]:
     return summary
 
 
+def compare(summary: dict[str, Any], variant: str, baseline: str = "all-static") -> dict[str, Any]:
+    """``variant`` against ``baseline`` in a summary: the difference of the means in accuracy points, the
+    per-seed differences (same seed, same data order), and ``real``: whether the difference exceeds the spread
+    over seeds, i.e. every seed of one variant beats every seed of the other (their ranges do not overlap)."""
+    table = summary["variants"]
+    for name in (variant, baseline):
+        if name not in table:
+            raise ValueError(f"variant {name!r} has no finished runs in this summary; it has: {', '.join(table)}")
+    a, b = table[variant], table[baseline]
+    seeds_b = dict(zip(b["seeds"], b["test_acc"]))
+    paired = [100 * (acc - seeds_b[seed]) for seed, acc in zip(a["seeds"], a["test_acc"]) if seed in seeds_b]
+    real = min(a["test_acc"]) > max(b["test_acc"]) or max(a["test_acc"]) < min(b["test_acc"])
+    return {"diff_points": 100 * (a["mean"] - b["mean"]), "paired_points": paired, "real": real}
+
+
 def print_status(preset: str, names: list[str] | None, seeds: list[int] | None) -> None:
     for variant, seed in _select(preset, names, seeds):
         cfg = config(preset, variant, seed)
@@ -190,11 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             print_status(args.preset, args.variants, args.seeds)
             return 0
         summary = run(args.preset, args.variants, args.seeds, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, FileExistsError, DataNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, DataNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print_summary(summary)
-    print(f"summary: {runlog.portable(Path(runlog.config.runs_dir()) / (summary_name(args.preset) + '.json'))}")
+    print(f"summary: {runlog.portable(wf_config.runs_dir() / (summary_name(args.preset) + '.json'))}")
     return 0
 
 

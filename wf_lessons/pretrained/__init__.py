@@ -1,0 +1,181 @@
+"""Trained course models shipped with the package: load one in a second, without training.
+
+Each model is two files in this folder: ``<name>.pt`` (the weights, a plain state dict) and ``<name>.json``, its
+manifest: the model's name and overrides, the run log it came from (``data/runs/...``), the test accuracy that run
+measured on all 10,000 CIFAR-10 test images, parameters, FLOPs, and the SHA-256 of the weights file.
+
+Python::
+
+    from wf_lessons import pretrained
+    pretrained.NAMES                      # ('wf-cifar-cpu', 'wf-cifar-cpu-all-static', 'deit-cifar-cpu')
+    model = pretrained.load("wf-cifar-cpu")   # eval mode, on the CPU
+
+Command line::
+
+    python -m wf_lessons.pretrained check      # re-evaluate every shipped model, compare with its manifest
+    python -m wf_lessons.pretrained export --run train-wf-cifar-cpu-cpu-seed0 --name wf-cifar-cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wf_lessons import atomic, runlog
+from wf_lessons.models import build_model
+
+FOLDER = Path(__file__).resolve().parent
+#: The shipped models, in the order chapters show them.
+NAMES = ("wf-cifar-cpu", "wf-cifar-cpu-all-static", "deit-cifar-cpu")
+#: How far (in accuracy points) a re-evaluation may differ from the manifest: the run evaluated under its own
+#: precision (bf16 autocast on the CPU that trained it); ``check`` evaluates in float32.
+TOLERANCE_POINTS = 0.5
+
+__all__ = ["NAMES", "TOLERANCE_POINTS", "check", "export", "load", "manifest", "sha256"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _paths(name: str) -> tuple[Path, Path]:
+    if name not in NAMES:
+        raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join(NAMES)}")
+    return FOLDER / f"{name}.pt", FOLDER / f"{name}.json"
+
+
+def manifest(name: str) -> dict[str, Any]:
+    """The manifest of a shipped model (see the module docstring)."""
+    _, meta = _paths(name)
+    if not meta.is_file():
+        raise FileNotFoundError(f"the manifest {meta.name} of pretrained model {name!r} is missing from {FOLDER}; "
+                                "reinstall the package (pip install -e .) or restore the file from git")
+    return json.loads(meta.read_text())
+
+
+def load(name: str, device: str | torch.device = "cpu", verify: bool = True) -> nn.Module:
+    """The trained model ``name`` (one of :data:`NAMES`) in eval mode on ``device``.
+
+    ``verify`` checks the weights file against the manifest's SHA-256 first (a few milliseconds), so a corrupted or
+    replaced file gives a clear error instead of a silently different model.
+    """
+    weights, _ = _paths(name)
+    meta = manifest(name)
+    if not weights.is_file():
+        raise FileNotFoundError(f"the weights {weights.name} of pretrained model {name!r} are missing from {FOLDER}; "
+                                "restore the file from git (git checkout -- wf_lessons/pretrained)")
+    if verify and sha256(weights) != meta["sha256"]:
+        raise ValueError(f"{weights} is corrupted or was replaced: its SHA-256 does not match the manifest's; "
+                         "restore it from git (git checkout -- wf_lessons/pretrained)")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{weights} is not a readable weights file ({type(error).__name__}: {error})") from None
+    model = build_model(meta["model"], **meta["model_overrides"])
+    from wf_lessons.train.checkpoint import load_weights
+
+    load_weights(model, {k: v.float() for k, v in state.items()}, f"pretrained weights {weights.name}")
+    return model.to(device).eval()
+
+
+def export(run: str, name: str, checkpoint: str | Path | None = None) -> dict[str, Any]:
+    """Write ``<name>.pt`` and ``<name>.json`` from a finished training run: its log, and its checkpoint (where
+    the log says, unless ``checkpoint`` is given)."""
+    from wf_lessons.train import load_checkpoint
+
+    weights, meta = _paths(name)
+    log = runlog.read(run)
+    if not log.get("complete"):
+        raise ValueError(f"run {run!r} is not complete: only finished runs are shipped")
+    ckpt = load_checkpoint(checkpoint if checkpoint is not None else log["checkpoint"])
+    if ckpt["epoch"] != len(log["epochs"]) or ckpt["history"] != log["epochs"]:
+        raise ValueError(f"the checkpoint does not belong to run {run!r} (its history differs from the log's)")
+    state = ckpt["model"]
+    if ckpt.get("ema") is not None:  # the evaluated model
+        state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
+    atomic.torch_save({k: v.clone() for k, v in state.items()}, weights)
+    content = {
+        "name": name,
+        "model": log["model"],
+        "model_overrides": log["model_overrides"],
+        "run_log": f"data/runs/{log['run_name']}.json",
+        "command": log["command"],
+        "git_commit": log["git_commit"],
+        "test_acc": log["test_acc"],
+        "test_images": log["test_images"],
+        "bf16_evaluation": log["bf16"],
+        "parameters": log["parameters"],
+        "flops_per_image": log["flops_per_image"],
+        "dtype": "float32",
+        "bytes": weights.stat().st_size,
+        "sha256": sha256(weights),
+    }
+    with atomic.atomic_path(meta) as tmp:
+        tmp.write_text(json.dumps(content, indent=1) + "\n")
+    return content
+
+
+def check(names: tuple[str, ...] = NAMES, progress: bool = True) -> list[dict[str, Any]]:
+    """Re-evaluate each model on the whole CIFAR-10 test set and compare with its manifest (hash, accuracy)."""
+    from wf_lessons.data import DeviceLoader, cifar10
+    from wf_lessons.train import evaluate
+
+    images, labels = cifar10("test")
+    loader = DeviceLoader(images, labels, min(500, len(labels)), train=False, device=torch.device("cpu"))
+    rows = []
+    for name in names:
+        meta, weights = manifest(name), _paths(name)[0]
+        row: dict[str, Any] = {"name": name, "manifest_acc": meta["test_acc"], "sha256_ok": False, "acc": None}
+        try:
+            row["sha256_ok"] = sha256(weights) == meta["sha256"]
+            row["acc"] = evaluate(load(name, verify=False), loader)["accuracy"]
+        except (OSError, ValueError) as error:
+            row["error"] = str(error)
+        row["ok"] = (row["sha256_ok"] and row["acc"] is not None
+                     and abs(row["acc"] - meta["test_acc"]) * 100 <= TOLERANCE_POINTS)
+        rows.append(row)
+        if progress:
+            print(f"  {name}: {'ok' if row['ok'] else 'MISMATCH'}", file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wf_lessons.pretrained", description="The shipped trained models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="re-evaluate every shipped model on the whole test set; exit 1 on a mismatch")
+    c.add_argument("names", nargs="*", help=f"models to check (default: all of {', '.join(NAMES)})")
+    e = sub.add_parser("export", help="ship a finished training run as a pretrained model")
+    e.add_argument("--run", required=True, help="run name (its log in data/runs/, its checkpoint)")
+    e.add_argument("--name", required=True, help=f"pretrained name, one of {', '.join(NAMES)}")
+    e.add_argument("--checkpoint", help="the run's checkpoint (default: where its log says)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "export":
+            content = export(args.run, args.name, args.checkpoint)
+            print(f"{args.name}: {content['bytes']:,} bytes, test accuracy {content['test_acc']:.4f}, "
+                  f"sha256 {content['sha256'][:16]}...")
+            return 0
+        for name in args.names:
+            _paths(name)
+        rows = check(tuple(args.names) or NAMES)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{'model':26s} {'manifest':>9s} {'measured':>9s} {'Δ points':>9s} {'sha256':>7s}  verdict")
+    for r in rows:
+        acc = f"{r['acc']:.4f}" if r["acc"] is not None else "—"
+        delta = f"{(r['acc'] - r['manifest_acc']) * 100:+.2f}" if r["acc"] is not None else "—"
+        print(f"{r['name']:26s} {r['manifest_acc']:9.4f} {acc:>9s} {delta:>9s} {'ok' if r['sha256_ok'] else 'BAD':>7s}"
+              f"  {'ok' if r['ok'] else 'MISMATCH: ' + r.get('error', 'accuracy or hash differs')}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from wf_lessons.pretrained import main
+
+sys.exit(main())
