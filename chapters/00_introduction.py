@@ -42,8 +42,8 @@
 # | 03 | dynamic depthwise convolutions | every kernel predictor of the paper | `dynamic_dwconv` |
 # | 04 | the WeightFormer architecture | the model, a DeiT baseline, linear scaling measured | `models`, `bench` |
 # | 05 | effective receptive fields | the paper's Fig. 3 on CIFAR-10 models | `erf` |
-# | 06 | training on CIFAR-10 | WeightFormer against a same-size DeiT on one GPU | `data`, `train` |
-# | 07 | which predictor matters | ablations on CIFAR-10 (not written yet) | `train` |
+# | 06 | training on CIFAR-10 | WeightFormer against a same-size DeiT (CPU presets; one GPU for the headline) | `data`, `train`, `headline` |
+# | 07 | which predictor matters | a controlled study: each predictor against the all-static control, 3 seeds | `ablate`, `pretrained` |
 #
 # Everything a later chapter reuses lives once in the package `wf_lessons`, with tests; a chapter derives a thing
 # inline to teach it, then shows that the package version agrees. Your own coursework can `import wf_lessons`.
@@ -140,21 +140,46 @@ except ValueError as error:
 #
 # ## Exercises
 #
-# Check each answer with `envcheck.check_exercise(number, answer)`.
+# Each exercise has a cell that computes the answer (in the student copy, `chapters/student/`, it is a stub with a
+# hint for you to replace) and a cell that checks it with `wf_lessons.exercises.ch00.check_exercise`.
 #
 # 1. How many tokens does a 32×32 CIFAR-10 image give with patch size 2?
 # 2. How many tokens does a 224×224 ImageNet image give with patch size 16?
 # 3. By what factor does the number of entries of the N×N attention matrix grow from 224 px to 448 px (patch 16)?
 
 # %%
-print(envcheck.check_exercise(1, 0))  # replace 0 with your answer
+from wf_lessons.exercises import ch00
 
-# %% [markdown]
-# ### Solutions
-#
-# Run the cell below to see the answers checked.
+# %% tags=["solution"]
+# hint: envcheck.tokens(image_size, patch_size) counts the patches of a square image
+answer_1 = envcheck.tokens(32, 2)
 
 # %% tags=["nbval-check-output"]
-print(envcheck.check_exercise(1, envcheck.tokens(32, 2)))
-print(envcheck.check_exercise(2, envcheck.tokens(224, 16)))
-print(envcheck.check_exercise(3, (envcheck.tokens(448, 16) / envcheck.tokens(224, 16)) ** 2))
+ch00.check_exercise(1, answer_1)
+
+# %% tags=["solution"]
+# hint: the same function, at ImageNet's resolution and patch size
+answer_2 = envcheck.tokens(224, 16)
+
+# %% tags=["nbval-check-output"]
+ch00.check_exercise(2, answer_2)
+
+# %% tags=["solution"]
+# hint: the matrix has N² entries; doubling the image side multiplies N by 4
+answer_3 = (envcheck.tokens(448, 16) / envcheck.tokens(224, 16)) ** 2
+
+# %% tags=["nbval-check-output"]
+ch00.check_exercise(3, answer_3)
+
+# %% [markdown]
+# ## References
+#
+# - R. He, D. Han, G. Huang. *Linear-Time Global Visual Modeling without Explicit Attention*. arXiv 2605.01711
+#   (2026); reference code: github.com/LeapLabTHU/WeightFormer. The course's own notes on both:
+#   [paper_notes.md](paper_notes.md).
+# - A. Dosovitskiy et al. *An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale* (ViT).
+#   ICLR 2021, arXiv 2010.11929.
+# - H. Touvron et al. *Training data-efficient image transformers & distillation through attention* (DeiT).
+#   ICML 2021, arXiv 2012.12877.
+# - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images* (CIFAR-10). Technical report, 2009.
+# - torchvision's `torchvision.datasets.CIFAR10` (the download behind `make data`); `matplotlib.pyplot.imshow`.

@@ -99,6 +99,17 @@ O_mlp = torch.stack([mlp(Q[i], W1, W2) for i in range(N)])  # one query row at a
 print("W1", tuple(W1.shape), " W2", tuple(W2.shape), " hidden units:", W1.shape[1])
 print("row-by-row MLP vs attention: max |Δ| < 1e-6:", (O_mlp - out).abs().max().item() < 1e-6)
 
+
+# %% [markdown]
+# The picture of this MLP (drawn by `wf_lessons.diagrams`): hidden unit j is token j, and both weight
+# matrices are made from the input.
+
+# %%
+from wf_lessons import diagrams
+
+diagrams.attention_as_mlp()
+plt.show()
+
 # %% [markdown]
 # The package version, `attention_as_mlp`, applies the same MLP to every query row at once (batching rows is how
 # any MLP is applied). It is built from two small pieces: `predicted_weights` makes `(W1, W2)` from the keys and
@@ -130,6 +141,47 @@ print("attention_as_mlp vs scaled_dot_product_attention, masked: max |Δ| < 1e-5
 # random shapes, head counts and masks, to 1e-5 in fp32.
 
 # %% [markdown]
+# ### Many heads, and the output projection W_O
+#
+# A real attention layer has h heads and an output projection. Head t has its own projections
+# `W_Q^t, W_K^t, W_V^t` (C×d, with d = C/h), so its own two-layer MLP with N hidden units; the h outputs are
+# concatenated and multiplied by `W_O` (C×C). Split `W_O` into h row blocks `W_O^t` (d×C each): the concatenation
+# followed by `W_O` is the *sum* over heads of `o_i^t W_O^t`. So `W_O` folds into each head's second layer, and the
+# whole layer is **one** MLP with h·N hidden units:
+#
+# $$o_i = \sum_{t=1}^{h} \operatorname{softmax}\!ig(q_i^t W_1^tig)\,ig(W_2^t W_O^tig),\qquad
+#   W_1^t = rac{(K^t)^	op}{\sqrt d}\ (d	imes N),\quad W_2^t W_O^t = V^t W_O^t\ (N	imes C).$$
+#
+# The hidden units come in h groups of N (one unit per token and head); the softmax normalises each group
+# separately; the second layer's weight `V^t W_O^t` maps every group back to all C channels. `W_O` itself is
+# static, a learned parameter; what is predicted is still the keys and values. The cell checks this reading
+# against PyTorch's own `torch.nn.MultiheadAttention` (without biases, to keep the formula short):
+
+# %% tags=["nbval-check-output"]
+torch.manual_seed(0)  # nn.MultiheadAttention's initialisation uses the global generator
+C_mh, heads, n_mh = 12, 3, 7
+d_mh = C_mh // heads
+mha = torch.nn.MultiheadAttention(C_mh, heads, bias=False, batch_first=True)
+x_mh = torch.randn(1, n_mh, C_mh, generator=gen)  # (B, N, C)
+W_in = mha.in_proj_weight.detach().T  # (C, 3C): [W_Q | W_K | W_V], each C×C = h heads of C×d
+W_O = mha.out_proj.weight.detach().T  # (C, C): rows t·d..(t+1)·d are W_O^t
+q_mh, k_mh, v_mh = (x_mh[0] @ W_in).split(C_mh, dim=-1)  # each (N, C) = h heads side by side
+hidden_groups, second_layer = [], []
+for t in range(heads):
+    cols = slice(t * d_mh, (t + 1) * d_mh)
+    w1_t, w2_t = attention.predicted_weights(k_mh[:, cols], v_mh[:, cols])  # (d, N), (N, d)
+    hidden_groups.append((q_mh[:, cols] @ w1_t).softmax(dim=-1))  # (N queries, N hidden units of head t)
+    second_layer.append(w2_t @ W_O[cols])  # V^t W_O^t: (N, C)
+hidden = torch.cat(hidden_groups, dim=-1)  # (N, h·N): h groups of N hidden units
+out_one_mlp = hidden @ torch.cat(second_layer)  # (N, h·N) @ (h·N, C)
+with torch.no_grad():
+    out_torch_mha, _ = mha(x_mh, x_mh, x_mh, need_weights=False)
+print(f"h = {heads} heads of d = {d_mh}: one MLP with {hidden.shape[-1]} hidden units, "
+      f"second layer {tuple(torch.cat(second_layer).shape)}")
+print("one MLP vs torch.nn.MultiheadAttention: max |Δ| < 1e-6:",
+      (out_one_mlp - out_torch_mha[0]).abs().max().item() < 1e-6)
+
+# %% [markdown]
 # ## 3. What is "predicted": the weight generator G(X)
 #
 # Write the MLP as a function of its input and its weights, `o_i = F_W(q_i)`. In attention the weights are
@@ -139,6 +191,13 @@ print("attention_as_mlp vs scaled_dot_product_attention, masked: max |Δ| < 1e-5
 # a function of the whole sequence X. The projections `W_K`, `W_V` are learned; the weights `W1`, `W2` the MLP
 # uses are *generated* for each input. The paper reads attention's global power this way: it lives in these
 # dynamically generated weights, a compressed summary of the whole context.
+#
+# **`F_W(q_i)` or `F_W(X)`?** The paper writes `O = F_W(X)`: the MLP takes the tokens themselves. This course
+# writes `F_W(q_i)`, with the query projection outside the MLP, so that the first layer's weight is exactly the
+# predicted `Kᵀ/√d`. The two are the same function: `q_i W_1 = x_i (W_Q Kᵀ/√d)`, so absorbing the static `W_Q`
+# into the first layer (and `W_O` into the second, as above) gives an MLP on `x_i` with weights
+# `W_Q Kᵀ/√d` (C×N) and `V W_O` (N×C), still predicted from X. Keeping `W_Q` outside separates what is learned
+# (`W_Q`, `W_K`, `W_V`, `W_O`) from what is predicted (`K`, `V`); the next cell checks the absorbed form too.
 #
 # To see it, feed two different inputs through the **same** layer (same `W_K`, `W_V`) and look at the weights the
 # MLP receives. The MLP is the same function; its weights are not.
@@ -152,6 +211,9 @@ def G(x):
 X_a, X_b = torch.randn(2, N, C, generator=gen)  # two different inputs of N tokens
 (W1_a, W2_a), (W1_b, W2_b) = G(X_a), G(X_b)
 print("W1:", tuple(W1_a.shape), " W2:", tuple(W2_a.shape), " same weights for both inputs:", torch.equal(W1_a, W1_b))
+absorbed = (X_a @ (W_Q @ W1_a)).softmax(dim=-1) @ W2_a  # F_W(x_i) with W_Q folded into the first layer
+print("F_W(X) with W_Q absorbed == F_W(q_i): max |Δ| < 1e-6:",
+      (absorbed - attention.softmax_attention(X_a @ W_Q, X_a @ W_K, X_a @ W_V)).abs().max().item() < 1e-6)
 
 # %%
 fig, axes = plt.subplots(2, 2, figsize=(8, 6), width_ratios=[N, d], layout="constrained")
@@ -315,10 +377,15 @@ def cost_curves(ns, d, repeats=REPEATS):
     return curves
 
 
+MEASURED = {}  # (n_max_exp, d) -> (ns, curves): each setting is measured once
+
+
 def plot_costs(n_max_exp=N_MAX_EXP, d=64):
     """Counted FLOPs and measured CPU time against N (log-log), from N = 64 to 2**n_max_exp."""
     ns = [2**e for e in range(6, n_max_exp + 1)]
-    curves = cost_curves(ns, d)
+    if (n_max_exp, d) not in MEASURED:
+        MEASURED[n_max_exp, d] = ns, cost_curves(ns, d)
+    curves = MEASURED[n_max_exp, d][1]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, (flops, seconds) in curves.items():
         p_flops = complexity.loglog_slope(ns, flops)
@@ -345,7 +412,8 @@ for name, (flops, _) in curves.items():
     print(f"{name:>17}: FLOPs ∝ N^{complexity.loglog_slope(ns, flops):.2f}")
 
 # %% [markdown]
-# Try it yourself: the sliders change the largest N and the head size d and redraw the figure. Watch where the
+# Try it yourself: the sliders below change the largest N and the head size d and redraw the figure under them
+# (it starts with the setting above, already measured). Watch where the
 # two curves cross (a larger d moves the crossover to larger N: linear attention pays d² per token, softmax
 # attention N·d). The largest sizes take several seconds to measure. In a static copy of this notebook (e.g. on
 # GitHub) the sliders do nothing; run it in JupyterLab.
@@ -367,7 +435,8 @@ def redraw(_change=None):
 
 n_slider.observe(redraw, names="value")
 d_slider.observe(redraw, names="value")
-display(widgets.VBox([widgets.HBox([n_slider, d_slider]), figure_area]))  # moves redraw the figure above
+display(widgets.VBox([widgets.HBox([n_slider, d_slider]), figure_area]))  # a move redraws the figure under the sliders
+redraw()  # the first state, shown at once
 
 # %% [markdown]
 # ## 8. The WeightFormer question
@@ -380,7 +449,7 @@ display(widgets.VBox([widgets.HBox([n_slider, d_slider]), figure_area]))  # move
 # | softmax attention | predicted: `{Kᵀ/√d, V}` | grows with N (d×N and N×d) | quadratic in N |
 # | linear attention | predicted: `φ(K)ᵀV` | fixed (d×d) | linear in N |
 #
-# The paper (PAPER.md §1) takes the lesson literally: keep the *dynamic-MLP* idea, since the global power lives in
+# The paper ([paper notes](paper_notes.md), "The idea") takes the lesson literally: keep the *dynamic-MLP* idea, since the global power lives in
 # the predicted weights, but predict weights of a **fixed size, independent of N**: a C×4C matrix for the first
 # layer of the MLP, and a C×3×3 kernel for a depthwise convolution. Then the cost is O(N·C²), linear in N, like the
 # FFN, while every output can still depend on the whole image through the predicted weights. Here is how the
@@ -397,6 +466,35 @@ for n in (196, 784, 3136):  # 224, 448 and 896 px images with 16 px patches
     w_lin, _ = attention.linear_attention_weight(k_n, v_n)
     sizes = [n, w1.numel() + w2.numel(), w_lin.numel(), C_wf * 4 * C_wf, C_wf * 3 * 3]
     print(" | ".join(f"{size:>15,}" for size in sizes))
+
+# %% [markdown]
+# ### So what exactly is "compressed"?
+#
+# A sharp reader sees a contradiction in the table. The paper calls attention's predicted weights "a compressed
+# summary of the whole context", yet `W1 = Kᵀ/√d` and `W2 = V` are not compressed along the token axis at all:
+# they *are* the sequence, one key and one value per token, and they grow with N. And at small N a fixed-size
+# weight can be *larger* than attention's: the cell compares one C×4C weight with the keys and values of a whole
+# attention layer of the same width (all heads: 2·N·C numbers).
+
+# %% tags=["nbval-check-output"]
+for n in (64, 196, 256, 784):
+    kv = 2 * n * C_wf  # keys and values of all heads of a width-C attention layer
+    print(f"N = {n:>3}: attention predicts {kv:>7,} numbers, a C×4C weight {4 * C_wf**2:,} "
+          f"-> the fixed-size weight is {4 * C_wf**2 / kv:.2f}× attention's")
+crossing = next(n for n in range(1, 10_000) if 2 * n * C_wf > 4 * C_wf**2)
+print(f"attention predicts more numbers than one C×4C weight from N = {crossing} tokens on (N > 2C)")
+
+# %% [markdown]
+# The course's reading, which the rest of the chapters make precise:
+#
+# - Attention compresses only along the **channels** (each token's C features become d per head); along the
+#   tokens it keeps everything, and pays for it with N hidden units per query.
+# - WeightFormer's weight is a **fixed-size** function of the whole image. "Compressed" means that its size does
+#   not depend on N, so every token's information must pass through the same C×4C (or C×3×3) numbers; it does
+#   not mean "fewer numbers than attention" at every N (below N = 2C it is more).
+# - Its information content is smaller than its size: chapter 02 shows that the predicted C×4C part has rank at
+#   most C/4, and chapter 03 that a kernel is predicted from a 3×3 pooled map. The bottleneck is in the predictor,
+#   not in the number of entries.
 
 # %% [markdown]
 # Fixed-size predicted weights raise the questions the rest of the course answers: *how* should such weights be
@@ -421,7 +519,8 @@ for n in (196, 784, 3136):  # 224, 448 and 896 px images with 16 px patches
 #
 # ## Exercises
 #
-# Check each answer with `attention.check_exercise(number, answer)`; it prints whether the answer is right.
+# Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
+# and a cell that checks it with `wf_lessons.exercises.ch01.check_exercise`.
 #
 # 1. One attention head sees N = 196 tokens with d = d_v = 64. How many numbers does `G(X)` predict (the entries
 #    of `W1` and `W2` together)?
@@ -433,29 +532,47 @@ for n in (196, 784, 3136):  # 224, 448 and 896 px images with 16 px patches
 #    token i may only use tokens 0..i. Which hidden units does query i keep?
 
 # %%
-answer_1 = None  # replace None with your answers
-answer_2 = None
-answer_3 = None  # a function: def causal_mask(n): ...
+from wf_lessons.exercises import ch01
 
-for number, answer in enumerate([answer_1, answer_2, answer_3], start=1):
-    attention.check_exercise(number, answer)
-
-# %% [markdown]
-# ### Solutions
-#
-# Try the exercises first. The cell below computes each answer with the package and checks it.
+# %% tags=["solution"]
+# hint: W1 is d×N and W2 is N×d; attention.predicted_weights makes both from keys and values of shape (N, d)
+w1, w2 = attention.predicted_weights(torch.empty(196, 64), torch.empty(196, 64))
+answer_1 = w1.numel() + w2.numel()  # 2·N·d
 
 # %% tags=["nbval-check-output"]
-w1, w2 = attention.predicted_weights(torch.empty(196, 64), torch.empty(196, 64))
-solution_1 = w1.numel() + w2.numel()  # 2·N·d
+ch01.check_exercise(1, answer_1)
 
-solution_2 = next(n for n in range(1, 10_000)  # the first N where attention costs as much as the linear layers
-                  if complexity.softmax_attention_flops(n, 192) >= 12 * complexity.linear_flops(n, 192, 192))
+# %% tags=["solution"]
+# hint: find the first N with softmax_attention_flops(N, 192) >= the six linear layers (12 C×C matmuls' worth)
+answer_2 = next(n for n in range(1, 10_000)  # 4·N²·C = 24·C²·N  <=>  N = 6·C
+                if complexity.softmax_attention_flops(n, 192) >= 12 * complexity.linear_flops(n, 192, 192))
+
+# %% tags=["nbval-check-output"]
+ch01.check_exercise(2, answer_2)
+
+# %% tags=["solution"]
+# hint: query i keeps hidden units (tokens) 0..i: a lower-triangular boolean matrix (torch.tril)
+def causal_mask(n):
+    return torch.ones(n, n, dtype=torch.bool).tril()
 
 
-def solution_causal_mask(n):
-    return torch.ones(n, n, dtype=torch.bool).tril()  # query i keeps hidden units (tokens) 0..i
+answer_3 = causal_mask
 
+# %% tags=["nbval-check-output"]
+ch01.check_exercise(3, answer_3)
 
-for number, answer in enumerate([solution_1, solution_2, solution_causal_mask], start=1):
-    attention.check_exercise(number, answer)
+# %% [markdown]
+# ## References
+#
+# - R. He, D. Han, G. Huang. *Linear-Time Global Visual Modeling without Explicit Attention*. arXiv 2605.01711
+#   (2026), Fig. 2 (attention as a dynamic MLP); code: github.com/LeapLabTHU/WeightFormer. The course's notes:
+#   [paper_notes.md](paper_notes.md).
+# - A. Vaswani et al. *Attention Is All You Need*. NeurIPS 2017, arXiv 1706.03762 (scaled dot-product and
+#   multi-head attention).
+# - A. Katharopoulos, A. Vyas, N. Pappas, F. Fleuret. *Transformers are RNNs: Fast Autoregressive Transformers
+#   with Linear Attention*. ICML 2020, arXiv 2006.16236 (the `elu + 1` feature map).
+# - M. Geva, R. Schuster, J. Berant, O. Levy. *Transformer Feed-Forward Layers Are Key-Value Memories*.
+#   EMNLP 2021, arXiv 2012.14913 (the FFN read as attention over learned keys and values).
+# - A. Dosovitskiy et al. *An Image is Worth 16x16 Words* (ViT). ICLR 2021, arXiv 2010.11929.
+# - PyTorch: `torch.nn.functional.scaled_dot_product_attention`, `torch.nn.MultiheadAttention`,
+#   `torch.utils.flop_counter.FlopCounterMode`, the `meta` device; `ipywidgets` for the sliders.

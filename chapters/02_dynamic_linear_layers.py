@@ -18,7 +18,7 @@
 # 6. look at the weights the layer predicts for two real CIFAR-10 images, and pick predictors and images yourself.
 #
 # **Which definitions are the paper's.** `bilateral` is the paper's released layer (class `DynLinear` in the
-# reference code, PAPER.md §3), reproduced exactly. The paper only *names* the other strategies; `gap`, `linear`,
+# reference code; see [paper notes](paper_notes.md), "The released dynamic linear layer"), reproduced exactly. The paper only *names* the other strategies; `gap`, `linear`,
 # `nonlinear` and `deep` as defined here are the course's reconstruction: one ladder over the same two-branch
 # generator with the same bottleneck widths. `static` is a plain `nn.Linear`.
 #
@@ -67,6 +67,16 @@ cosine = F.cosine_similarity(raw, normalised, dim=-2)  # (B, D): direction of ea
 print("every column norm < 1:", bool((dl.column_norms(normalised) < 1).all()))
 print("every column keeps its direction (cosine = 1 to 1e-6):", bool(((cosine - 1).abs() < 1e-6).all()))
 
+
+# %% [markdown]
+# The whole layer in one picture (`wf_lessons.diagrams`); the rest of the chapter fills in each box.
+
+# %%
+from wf_lessons import diagrams
+
+diagrams.dynamic_linear()
+plt.show()
+
 # %% [markdown]
 # ## 2. Rung 0 — `static`: the weight every image shares
 #
@@ -104,7 +114,8 @@ print("per-image weights", tuple(weights.shape), "- the same for both images:", 
 #
 # ### The shared generator
 #
-# Every predicting rung uses the same two-branch generator, with bottleneck rate r = 4 (PAPER.md §3):
+# Every predicting rung uses the same two-branch generator, with bottleneck rate r = 4 (the
+# released layer's, [paper notes](paper_notes.md), "The released dynamic linear layer"):
 #
 # ```
 # P      = AvgPool2d(2)(X on its H×W grid)                    N' = (H//2)(W//2) pooled tokens
@@ -189,10 +200,16 @@ with torch.no_grad():
 # here sees the image as a *set* of regions. Position enters only through which tokens pool together, and, in the
 # full network, through the depthwise convolution that precedes this layer.)
 #
-# **What it cannot do:** anything beyond second-order statistics. With linear branches, `D(X) = Σᵢ (pᵢA_k + a_k)ᵀ
-# (pᵢA_v + a_v)` is a quadratic function of the pooled tokens; with the bias at zero (as at initialisation) it
-# is `A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v`, a projection of the tokens' second-moment matrix. An image and its negative have the
-# same second moments, so they get the same weight:
+# **What it cannot do:** anything beyond second-order statistics. With linear branches the keys are
+# `kᵢ = (pᵢA_k + a_k) W1` and the values `vᵢ = (pᵢA_v + a_v) W2`, so the whole prediction is
+#
+# $$D(X) = \frac{C^{-1/2}}{N}\; W_1^\top \Big[\sum_i (p_iA_k + a_k)^\top (p_iA_v + a_v)\Big]\, W_2
+#   \qquad (C\times C/r)\,(C/r\times D/r)\,(D/r\times D) = C\times D,$$
+#
+# a quadratic function of the pooled tokens `pᵢ`, read through the bottleneck (`A_k`, `A_v` are the two halves of
+# the fused `nn.Linear`'s weight, `a_k`, `a_v` of its bias). With the bias at zero (as at initialisation) the bracket
+# is `A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v`, so `D(X) = C^-0.5/N · W1ᵀ A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v W2`: a fixed projection of the tokens'
+# second-moment matrix. An image and its negative have the same second moments, so they get the same weight:
 
 # %% tags=["nbval-check-output"]
 with torch.no_grad():
@@ -234,7 +251,8 @@ with torch.no_grad():
 # ## 6. Rung 4 — `bilateral`: the released layer, derived line by line
 #
 # SiLU on **both** branches, `f = g = SiLU`: keys and values are both non-linear features of each region. This
-# is the layer the paper released (reference class `DynLinear`). Let us write it out from PAPER.md §3, one line per
+# is the layer the paper released (reference class `DynLinear`). Let us write it out from the reference code (see
+# [paper notes](paper_notes.md), "The released dynamic linear layer"), one line per
 # equation, using the parameters of the package's layer, and on a grid with odd sides (7×5), where the 2×2
 # pooling floors: it drops the last row and column of tokens, as the reference does.
 
@@ -343,12 +361,21 @@ for name, n_params, f_small, f_large in rows:
     print(f"{name:>10} | {n_params:>10,} | {n_params / static_params:>8.2f} | {f_small / 1e6:>12.1f} | "
           f"{f_small / static_flops:>8.3f} | {f_large / f_small:>13.3f}")
 
+torch.manual_seed(0)
+bilateral_t = DynamicLinear(C_T, D_T, predictor="bilateral")
+extra = dl.parameter_count("bilateral", C_T, D_T) - static_params
+print(f"\nbilateral's {extra:,} extra parameters over nn.Linear:")
+for name, p in bilateral_t.named_parameters():
+    if name not in ("w", "b"):  # W0 and b are nn.Linear's own
+        print(f"{name:>12} {tuple(p.shape)!s:>12}: {p.numel():>7,} = {p.numel() / extra:.0%}")
+
 # %% [markdown]
 # Reading the table:
 #
-# - `bilateral` has 9.5·C² + 5.25·C parameters against 4·C² + 4·C for `nn.Linear`. Half of the extra parameters
-#   are `w2` (D/r × D); `gap`, `linear` and `nonlinear` have exactly the same parameters (they share the
-#   generator) and `deep` adds its two hidden layers.
+# - `bilateral` has 9.5·C² + 5.25·C parameters against 4·C² + 4·C for `nn.Linear`. Most of the extra parameters
+#   (the share is printed above) are `w2`, the value branch's up-projection (D/r × D): it writes every output
+#   column, so it is as wide as the layer. `gap`, `linear` and `nonlinear` have exactly the same parameters (they
+#   share the generator) and `deep` adds its two hidden layers.
 # - The generator runs on N/4 pooled tokens, so `bilateral` costs about 1.6× a static layer. `gap` runs it on
 #   one token, so it costs almost nothing beyond the static layer.
 # - Every predictor is linear in N (the ratio is 4, or slightly below for `gap` whose generator cost does not grow
@@ -433,7 +460,7 @@ def show_predictions(first, second, predictor="bilateral"):
         ax.set_title(f"{predictor}: {title}", fontsize=10)
         ax.set_xlabel(f"output feature (first {SHOW[1]} of {D_T})")
         ax.set_ylabel(f"input feature (first {SHOW[0]} of {C_T})")
-    fig.colorbar(image, ax=axes[1:], shrink=0.8)
+    fig.colorbar(image, ax=axes[-1], fraction=0.05, pad=0.02, label="weight")
     plt.show()
     if predictor == "static":
         print("static: no prediction, both images get the weight W0")
@@ -454,7 +481,8 @@ show_predictions(*pair)
 #
 # ### Try it yourself
 #
-# Pick a predictor and a second image (the first stays the cat); each change draws the figure below the controls.
+# Pick a predictor and a second image (the first stays the cat); the figure under the controls starts with the
+# pair above and each change redraws it.
 # In a static copy of this notebook (e.g. on GitHub) the controls do nothing; run it in JupyterLab.
 
 # %%
@@ -475,7 +503,8 @@ def redraw(_change=None):
 
 predictor_menu.observe(redraw, names="value")
 image_menu.observe(redraw, names="value")
-display(widgets.VBox([widgets.HBox([predictor_menu, image_menu]), figure_area]))  # a change draws the figure
+display(widgets.VBox([widgets.HBox([predictor_menu, image_menu]), figure_area]))  # a change redraws it
+redraw()  # the first state (bilateral, the pair above), shown at once
 
 # %% [markdown]
 # Things to look for: `gap`'s Ŵ is rank 1 (entry (i, j) is kᵢ·vⱼ: a plaid of one column pattern times one row
@@ -499,7 +528,8 @@ display(widgets.VBox([widgets.HBox([predictor_menu, image_menu]), figure_area]))
 #
 # ## Exercises
 #
-# Check each answer with `dl.check_exercise(number, answer)`; it prints whether the answer is right.
+# Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
+# and a cell that checks it with `wf_lessons.exercises.ch02.check_exercise`.
 #
 # 1. How many parameters has a `bilateral` layer at WFM-S width, C = 384 → D = 1536, r = 4? (Pencil and paper,
 #    then `dl.parameter_count` or a module.)
@@ -510,43 +540,47 @@ display(widgets.VBox([widgets.HBox([predictor_menu, image_menu]), figure_area]))
 #    D = 768, r = 4? Why does the normalisation not change it?
 # 4. Write `deep_weight(layer, x, hw)` returning the normalised prediction Ŵ `(B, C, D)` of a `deep` layer from
 #    its parameters (`wfm`, `hidden1`, `hidden2`, `w1`, `w2`), in the style of section 6.
+# 5. **Change a hyper-parameter, predict, measure.** Halve the bottleneck: `rate=2` instead of 4, same grid and
+#    widths as exercise 3. First write down, in words, what you expect for (a) the parameter count and (b) the
+#    largest rank of Ŵ: which of the three limits of exercise 3 binds now? Then build
+#    `DynamicLinear(192, 768, predictor="bilateral", rate=2)`, give its generator weights of order 1 (as the toy
+#    layers of section 2) and measure the rank of Ŵ on a random input, in float64. The answer is the measured rank.
 
 # %%
-answer_1 = None  # replace None with your answers
-answer_2 = None
-answer_3 = None
-answer_4 = None  # a function: def deep_weight(layer, x, hw): ...
+from wf_lessons.exercises import ch02
 
-for number, answer in enumerate([answer_1, answer_2, answer_3, answer_4], start=1):
-    dl.check_exercise(number, answer)
-
-# %% [markdown]
-# ### Solutions
-#
-# Try the exercises first. The cell below computes each answer and checks it.
-#
-# 1. Count the module's parameters (or 9.5·C² + 5.25·C at C = 384).
-# 2. Per token: X·W costs C·D = 4C². Per pooled token (there are N/4): the fused Linear C·(C/4 + C) = 1.25C², `w1`
-#    (C/4)·C = 0.25C², `w2` C·4C = 4C², Kᵀ V C·4C = 4C², together 9.5C², divided by 4.
-# 3. Ŵ before normalisation is `Kᵀ V` with K of shape N'×C, so its rank is at most N' = 7·7 = 49. But
-#    `K = SiLU(U)·W1` where U is only C/r = 48 wide, so rank K <= 48 (and rank V <= D/r = 192): the answer is
-#    min(49, 48, 192) = 48, set by the bottleneck, not by the number of regions. The normalisation multiplies
-#    each column by a positive number, i.e. Ŵ by an invertible diagonal matrix on the right, which keeps the rank.
-#    The cell measures the rank on a random input (in float64, so rounding noise does not count as rank).
-# 4. Section 6 with the two hidden layers inserted after the first SiLU of each branch.
+# %% tags=["solution"]
+# hint: count the parameters of DynamicLinear(384, 1536, predictor="bilateral"), or use dl.parameter_count
+answer_1 = sum(p.numel() for p in DynamicLinear(384, 1536, predictor="bilateral").parameters())  # 9.5C² + 5.25C
 
 # %% tags=["nbval-check-output"]
-solution_1 = sum(p.numel() for p in DynamicLinear(384, 1536, predictor="bilateral").parameters())
+ch02.check_exercise(1, answer_1)
 
-solution_2 = (C_T * D_T + (C_T * (C_T // 4 + D_T // 4) + (C_T // 4) * C_T + (D_T // 4) * D_T + C_T * D_T) / 4) / C_T**2
+# %% tags=["solution"]
+# hint: X·W costs C·D per token; the fused Linear, w1, w2 and KᵀV run on N/4 pooled tokens
+# Per token: X·W costs C·D = 4C². Per pooled token (there are N/4): the fused Linear C·(C/4 + C) = 1.25C², w1
+# (C/4)·C = 0.25C², w2 C·4C = 4C², Kᵀ V C·4C = 4C², together 9.5C², divided by 4.
+answer_2 = (C_T * D_T + (C_T * (C_T // 4 + D_T // 4) + (C_T // 4) * C_T + (D_T // 4) * D_T + C_T * D_T) / 4) / C_T**2
 measured = flops(layers["bilateral"], HW_T) / 2 / (HW_T[0] * HW_T[1]) / C_T**2
-print("MACs per token / C², formula vs counted:", solution_2, measured)
+print("MACs per token / C², formula vs counted:", answer_2, measured)
 
-with torch.no_grad():  # in float64, so that rounding noise does not pass for extra rank
+# %% tags=["nbval-check-output"]
+ch02.check_exercise(2, answer_2)
+
+# %% tags=["solution"]
+# hint: Ŵ = KᵀV with K = SiLU(U)·W1; how wide is U, and how many pooled tokens are there on a 14×14 grid?
+# rank Ŵ <= min(N' = 7·7 = 49, C/r = 48, D/r = 192) = 48: the bottleneck binds, not the number of regions. The
+# normalisation multiplies Ŵ on the right by an invertible diagonal matrix, which keeps the rank. Measured on a
+# random input in float64, so that rounding noise does not pass for extra rank:
+with torch.no_grad():
     x_rank = torch.randn(1, 196, C_T, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    solution_3 = int(torch.linalg.matrix_rank(copy.deepcopy(layers["bilateral"]).double().dynamic_weight(x_rank))[0])
+    answer_3 = int(torch.linalg.matrix_rank(copy.deepcopy(layers["bilateral"]).double().dynamic_weight(x_rank))[0])
 
+# %% tags=["nbval-check-output"]
+ch02.check_exercise(3, answer_3)
 
+# %% tags=["solution"]
+# hint: section 6's transcription, with layer.hidden1 / layer.hidden2 applied after the first SiLU of each branch
 def deep_weight(layer, x, hw):
     b, n, c = x.shape
     p = F.avg_pool2d(x.transpose(1, 2).reshape(b, c, *hw), 2).flatten(2).transpose(1, 2)  # (B, N', C)
@@ -557,5 +591,40 @@ def deep_weight(layer, x, hw):
     return w / (w.norm(dim=1, keepdim=True) + 1)
 
 
-for number, answer in enumerate([solution_1, solution_2, solution_3, deep_weight], start=1):
-    dl.check_exercise(number, answer)
+answer_4 = deep_weight
+
+# %% tags=["nbval-check-output"]
+ch02.check_exercise(4, answer_4)
+
+# %% tags=["solution"]
+# hint: build the rate-2 layer, copy N(0, 1) values into its generator parameters, then torch.linalg.matrix_rank
+# Prediction: the generator's widths double (C/2 = 96, D/2 = 384), so the parameters grow (w1, w2 and the fused
+# Linear double); the rank limits become min(N' = 49, 96, 384) = 49: the number of pooled regions binds now.
+torch.manual_seed(0)
+layer_r2 = DynamicLinear(C_T, D_T, predictor="bilateral", rate=2).double()
+g = torch.Generator().manual_seed(1)
+with torch.no_grad():
+    for name, p in layer_r2.named_parameters():
+        if name not in ("w", "b"):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    x_r2 = torch.randn(1, 196, C_T, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    answer_5 = int(torch.linalg.matrix_rank(layer_r2.dynamic_weight(x_r2, (14, 14)))[0])
+print(f"rate 2: {sum(p.numel() for p in layer_r2.parameters()):,} parameters "
+      f"(rate 4: {dl.parameter_count('bilateral', C_T, D_T):,}); rank of Ŵ {answer_5}")
+
+# %% tags=["nbval-check-output"]
+ch02.check_exercise(5, answer_5)
+
+# %% [markdown]
+# ## References
+#
+# - R. He, D. Han, G. Huang. *Linear-Time Global Visual Modeling without Explicit Attention*. arXiv 2605.01711
+#   (2026); reference code github.com/LeapLabTHU/WeightFormer (`DynLinear`). The course's notes, including which
+#   predictors are reconstructions: [paper_notes.md](paper_notes.md).
+# - A. Katharopoulos et al. *Transformers are RNNs: Fast Autoregressive Transformers with Linear Attention*.
+#   ICML 2020, arXiv 2006.16236 (the linear-attention reading of section 6).
+# - S. Elfwing, E. Uchibe, K. Doya. *Sigmoid-Weighted Linear Units for Neural Network Function Approximation in
+#   Reinforcement Learning* (SiLU). Neural Networks 2018, arXiv 1702.03118.
+# - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images* (CIFAR-10), 2009.
+# - PyTorch: `torch.nn.Linear`, `torch.nn.functional.avg_pool2d`, `torch.nn.functional.silu`,
+#   `torch.linalg.matrix_rank`, `torch.utils.flop_counter.FlopCounterMode`; `ipywidgets` for the menus.

@@ -17,7 +17,7 @@
 # 6. look at the kernels predicted for real CIFAR-10 images, count parameters and FLOPs, and explore with a widget.
 #
 # **Which definitions are the paper's.** `adaptive` ("spatially adaptive prediction") is the paper's released layer
-# (class `DynCnn` in the reference code, PAPER.md §4), reproduced exactly. The paper only *names* the other
+# (class `DynCnn` in the reference code; [paper notes](paper_notes.md), "The released dynamic depthwise convolution"), reproduced exactly. The paper only *names* the other
 # strategies (GAP, Amp-Dir, Conv); `gap`, `amp_dir` and `conv` as defined here are the course's reconstruction.
 # `static` is a plain `nn.Conv2d(C, C, 3, padding=1, groups=C)`.
 #
@@ -80,7 +80,7 @@ with torch.no_grad():  # same everywhere: shifting the input shifts the output (
 # %% [markdown]
 # ## 2. The template: a static kernel plus a bounded prediction
 #
-# Every dynamic layer of the paper has the same shape (PAPER.md §2): an ordinary learned weight plus a prediction
+# Every dynamic layer of the paper has the same shape ([paper notes](paper_notes.md), "The shared template"): an ordinary learned weight plus a prediction
 # from the input, normalised:
 #
 # $$K_b = K_0 + \frac{D_b}{\lVert D_b\rVert_F + 1}, \qquad D_b = G(X_b)$$
@@ -98,6 +98,16 @@ raw[0, 1, 1], raw[1, 0, 0], raw[2] = 0.5, 3.0, 100.0  # kernels with norms 0.5, 
 print("norms before:", raw.norm(dim=(-2, -1)).tolist())
 print("norms after: ", [round(v, 4) for v in dd.normalize_kernels(raw).norm(dim=(-2, -1)).tolist()])
 
+
+# %% [markdown]
+# The whole layer in one picture (`wf_lessons.diagrams`); sections 3 to 5 fill in the boxes.
+
+# %%
+from wf_lessons import diagrams
+
+diagrams.dynamic_dwconv()
+plt.show()
+
 # %%
 r = torch.linspace(0, 10, 200)
 plt.figure(figsize=(4.5, 3))
@@ -113,7 +123,7 @@ plt.show()
 # %% [markdown]
 # ## 3. `adaptive`, the released layer, derived line by line
 #
-# The reference code (class `DynCnn`, PAPER.md §4) predicts the kernels in three steps:
+# The reference code (class `DynCnn`; [paper notes](paper_notes.md), "The released dynamic depthwise convolution") predicts the kernels in three steps:
 #
 # 1. **pool** the input to a k×k map: `P = AdaptiveAvgPool2d(3)(X)`, shape `(B, C, 3, 3)`: cell (i, j) is the
 #    average of image region (i, j) of a 3×3 grid of regions;
@@ -125,7 +135,7 @@ plt.show()
 
 # %%
 def adaptive_inline(x, w, b, wfm):
-    """``adaptive`` from PAPER.md §4: x (B, C, H, W), w (C, 1, 3, 3), b (C,), wfm the 1x1-GELU-1x1 predictor."""
+    """``adaptive`` as in the reference code (chapters/paper_notes.md): x (B, C, H, W), w (C, 1, 3, 3), b (C,), wfm the 1x1-GELU-1x1 predictor."""
     B, C, H, W = x.shape
     P = F.adaptive_avg_pool2d(x, 3)  # (B, C, 3, 3): one average per region
     D = wfm(P)  # (B, C, 3, 3): 1x1 conv (with bias) -> GELU -> 1x1 conv (no bias)
@@ -235,14 +245,18 @@ def cells_per_pixel(size):
     return count
 
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
+BIN_COLOURS = ("tab:red", "tab:blue", "tab:green")  # bin 0, 1, 2 of a side
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
 for ax, size in zip(axes, (32, 64)):
-    im = ax.imshow(cells_per_pixel(size), cmap="viridis", vmin=1, vmax=4)
-    for (r0, r1), color in zip(dd.adaptive_pool_bins(size), ("tab:red", "white", "tab:orange")):
-        ax.add_patch(Rectangle((-0.5, r0 - 0.5), size, r1 - r0, fill=False, ec=color, lw=1.5))
+    im = ax.imshow(cells_per_pixel(size), cmap="Greys", vmin=0, vmax=5)  # light = read by one cell
+    for (r0, r1), color in zip(dd.adaptive_pool_bins(size), BIN_COLOURS):  # row bins: solid, full width
+        ax.add_patch(Rectangle((-0.5, r0 - 0.5), size, r1 - r0, fill=False, ec=color, lw=2, ls="-"))
+    for (c0, c1), color in zip(dd.adaptive_pool_bins(size), BIN_COLOURS):  # column bins: dashed, full height
+        ax.add_patch(Rectangle((c0 - 0.5, -0.5), c1 - c0, size, fill=False, ec=color, lw=2, ls="--"))
     ax.set_title(f"{size}×{size}: bins {dd.adaptive_pool_bins(size)}", fontsize=9)
 fig.colorbar(im, ax=axes, ticks=[1, 2, 4], label="pooled cells reading this pixel", shrink=0.8)
-fig.suptitle("AdaptiveAvgPool2d(3): the three row bins outlined; shared rows and columns read by 2 or 4 cells")
+fig.suptitle("AdaptiveAvgPool2d(3): row bins (solid) and column bins (dashed), bin 0 red, 1 blue, 2 green;\n"
+             "the shared rows and columns are read by 2 cells, their crossings by 4", fontsize=10)
 plt.show()
 
 # %% [markdown]
@@ -258,7 +272,7 @@ for pixel in [(5, 5), (10, 5), (10, 21)]:
 print("counts agree with the picture:", torch.equal(reads.sum((0, 1)), cells_per_pixel(32)))
 
 # %% [markdown]
-# These shared lines matter later: the paper's effective receptive fields (its Fig. 3, PAPER.md §7) show 3×3 grid
+# These shared lines matter later: the paper's effective receptive fields (its Fig. 3; [paper notes](paper_notes.md), "Figures") show 3×3 grid
 # lines from the overlapping `AdaptiveAvgPool2d(3)` bins for Adaptive and Amp-Dir. Chapter 05 measures effective
 # receptive fields on CIFAR-10 models.
 #
@@ -275,7 +289,7 @@ print("counts agree with the picture:", torch.equal(reads.sum((0, 1)), cells_per
 # | `amp_dir` | **amplitude and direction decoupled**: direction local, amplitude global | the course's reconstruction |
 # | `conv` | region (i, j) **and its neighbouring regions** | the course's reconstruction |
 #
-# The definitions (PAPER.md §4):
+# The definitions ([paper notes](paper_notes.md), "What the course reconstructs"):
 #
 # * `gap`: `GAP(X) → Linear(C, C/4) → GELU → Linear(C/4, 9C)`, reshaped to C×3×3;
 # * `amp_dir`: direction = the `adaptive` prediction scaled to unit norm per channel; amplitude
@@ -339,7 +353,8 @@ with torch.no_grad():
 # %% [markdown]
 # ## 6. The kernels real images receive
 #
-# A dynamic depthwise conv sits inside the network, after a patch embedding and a LayerNorm (PAPER.md §5), so its
+# A dynamic depthwise conv sits inside the network, after a patch embedding and a LayerNorm ([paper notes](paper_notes.md),
+# "The architecture"), so its
 # input has C channels, not 3. To feed it real images we use a stand-in: a **seeded random** 2×2 patch embedding,
 # `nn.Conv2d(3, C, 2, stride=2)` (untrained), then a LayerNorm over the channels. A 32×32 CIFAR-10 image becomes a
 # `(C, 16, 16)` map. The images are the first test image of each class (`wf_lessons.data.cifar10`).
@@ -415,6 +430,28 @@ with torch.no_grad():
 # that of the predictors that see regions. What a *trained* network does with the dynamic path is for chapters
 # 05–07.
 #
+# **Inside the model these ratios change.** The layers here keep PyTorch's default initialisation. A
+# `WeightFormer` (chapter 04) re-initialises every `nn.Linear` of the network, as the reference code does:
+# trunc-normal weights with std 0.02 and zero biases (`models._init_weights`, applied with `model.apply`). `gap`'s
+# predictor is made of `nn.Linear` layers, so inside the model its prediction starts far smaller, and its
+# dynamic/static ratio in chapter 05 differs from the one printed here; the 1×1 convolutions of `adaptive`,
+# `amp_dir` and `conv` are `nn.Conv2d` and keep their default initialisation in both places. The cell measures
+# it on this chapter's `gap` layer:
+
+# %% tags=["nbval-check-output"]
+import copy
+
+from wf_lessons import models
+
+gap_model_init = copy.deepcopy(layers["gap"])
+torch.manual_seed(0)
+gap_model_init.apply(models._init_weights)  # what WeightFormer.__init__ does to every nn.Linear
+with torch.no_grad():
+    for label, layer in (("default init (this chapter)", layers["gap"]), ("trunc-normal 0.02 (in the model)", gap_model_init)):
+        size = layer.dynamic_kernels(feats).norm(dim=(-2, -1)).mean().item()
+        print(f"gap, {label:<33}: dynamic / static size {size / layer.static_kernel.norm(dim=(-2, -1)).mean().item():.2g}")
+
+# %% [markdown]
 # ## 7. What each predictor costs
 #
 # `dd.flop_counts(layer, x)` counts FLOPs with `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per
@@ -513,7 +550,8 @@ _ = widgets.interact(
 #
 # ## Exercises
 #
-# Check each answer with `dd.check_exercise(number, answer)`; it prints whether the answer is right.
+# Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
+# and a cell that checks it with `wf_lessons.exercises.ch03.check_exercise`.
 #
 # 1. How many parameters has an `adaptive` layer at WFM-S width, C = 384? (Pencil and paper first.)
 # 2. How many pixels of a 32×32 map does `AdaptiveAvgPool2d(3)` average into more than one of its 9 cells?
@@ -521,33 +559,32 @@ _ = widgets.interact(
 #    kernels `(B, C, 3, 3)` and bias `(C,)`, without `conv2d` or `unfold`: nine shifted multiply-adds.
 # 4. How many FLOPs does `FlopCounterMode` count for the `adaptive` prediction at C = 192, for one image? Does it
 #    change on a 28×28 map?
+# 5. **Change the input size, predict, measure.** Take `adaptive` at C = 192 and double the side of its input map,
+#    16×16 → 32×32. First write down, in words, what happens to the FLOPs of the prediction and to those of the
+#    convolution, and so whether the layer's total grows by less than, exactly or more than 4×. Then measure with
+#    `dd.flop_counts` and give the ratio total(32×32) / total(16×16).
 
 # %%
-answer_1 = None  # replace None with your answers
-answer_2 = None
-answer_3 = None  # a function: def conv_fn(x, kernels, bias): ...
-answer_4 = None
+from wf_lessons.exercises import ch03
 
-for number, answer in enumerate([answer_1, answer_2, answer_3, answer_4], start=1):
-    dd.check_exercise(number, answer)
-
-# %% [markdown]
-# ### Solutions
-#
-# Try the exercises first. The cell below computes each answer and checks it.
-#
-# 1. Two 1×1 convs C→C (C² weights each, the first with C biases), K0 (9C) and b (C): 2C² + 11C.
-# 2. The shared rows are 10 and 21, and so are the shared columns: every pixel outside a 30×30 set of
-#    "private" rows and columns is read by two or four cells.
-# 3. Pad by one, then add the nine shifted copies of the input, each scaled by one tap of its kernel.
-# 4. Each 1×1 conv is a C×C matrix product at each of 9 cells: 2·9·C² FLOPs, twice. No H or W in it, so it is the
-#    same on a 28×28 map.
+# %% tags=["solution"]
+# hint: two 1×1 convs C→C (the first with a bias), the static kernel K0 (9 per channel) and the bias b
+answer_1 = 2 * 384**2 + 11 * 384  # 2C² + 11C
 
 # %% tags=["nbval-check-output"]
-solution_1 = 2 * 384**2 + 11 * 384
-solution_2 = 32 * 32 - 30 * 30
+ch03.check_exercise(1, answer_1)
 
+# %% tags=["solution"]
+# hint: on a 32×32 side the bins are dd.adaptive_pool_bins(32); which rows (and columns) belong to two bins?
+# The shared rows are 10 and 21, and so are the shared columns: every pixel outside the 30×30 "private" rows and
+# columns is read by two or four cells.
+answer_2 = 32 * 32 - 30 * 30
 
+# %% tags=["nbval-check-output"]
+ch03.check_exercise(2, answer_2)
+
+# %% tags=["solution"]
+# hint: pad by one (F.pad), then add the nine shifted copies of x, each scaled by one tap of its kernel
 def conv_fn(x, kernels, bias):
     B, C, H, W = x.shape
     padded = F.pad(x, (1, 1, 1, 1))  # (B, C, H + 2, W + 2)
@@ -558,8 +595,42 @@ def conv_fn(x, kernels, bias):
     return y
 
 
-solution_4 = 2 * (2 * 9 * C_T * C_T)
-print("same on 28×28:", dd.flop_counts(adaptive_t, torch.zeros(1, C_T, 28, 28))["prediction"] == solution_4)
+answer_3 = conv_fn
 
-for number, answer in enumerate([solution_1, solution_2, conv_fn, solution_4], start=1):
-    dd.check_exercise(number, answer)
+# %% tags=["nbval-check-output"]
+ch03.check_exercise(3, answer_3)
+
+# %% tags=["solution"]
+# hint: each 1×1 conv is a C×C matrix product at each of the 9 pooled cells (2 FLOPs per multiply-add)
+answer_4 = 2 * (2 * 9 * C_T * C_T)  # no H or W in it
+print("same on 28×28:", dd.flop_counts(adaptive_t, torch.zeros(1, C_T, 28, 28))["prediction"] == answer_4)
+
+# %% tags=["nbval-check-output"]
+ch03.check_exercise(4, answer_4)
+
+# %% tags=["solution"]
+# hint: dd.flop_counts(layer, torch.zeros(1, 192, side, side)) returns the prediction, convolution and total FLOPs
+# Prediction: the prediction runs on the 3×3 pooled map, so its FLOPs stay; the convolution does 9 multiply-adds
+# per pixel, so its FLOPs grow 4×; the total grows by less than 4×, the closer to 4 the larger the map.
+counts = {side: dd.flop_counts(adaptive_t, torch.zeros(1, C_T, side, side)) for side in (16, 32)}
+for side, count in counts.items():
+    print(f"{side}×{side}: " + ", ".join(f"{part} {value:,}" for part, value in count.items()))
+answer_5 = counts[32]["total"] / counts[16]["total"]
+
+# %% tags=["nbval-check-output"]
+ch03.check_exercise(5, answer_5)
+
+# %% [markdown]
+# ## References
+#
+# - R. He, D. Han, G. Huang. *Linear-Time Global Visual Modeling without Explicit Attention*. arXiv 2605.01711
+#   (2026); reference code github.com/LeapLabTHU/WeightFormer (`DynCnn`). The course's notes, including which
+#   predictors are reconstructions: [paper_notes.md](paper_notes.md).
+# - Y. Chen et al. *Dynamic Convolution: Attention over Convolution Kernels*. CVPR 2020, arXiv 1912.03458, and
+#   B. Yang et al. *CondConv: Conditionally Parameterized Convolutions*. NeurIPS 2019, arXiv 1904.04971 (earlier
+#   input-dependent kernels).
+# - D. Hendrycks, K. Gimpel. *Gaussian Error Linear Units (GELUs)*. arXiv 1606.08415.
+# - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images* (CIFAR-10), 2009.
+# - PyTorch: `torch.nn.AdaptiveAvgPool2d` (its bin rule), `torch.nn.functional.conv2d` with `groups`,
+#   `torch.nn.init.trunc_normal_`, `torch.autograd.functional.jacobian`, `torch.utils.flop_counter.FlopCounterMode`;
+#   `ipywidgets.interact`.

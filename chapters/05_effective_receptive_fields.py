@@ -19,7 +19,8 @@
 # 4. turn the picture into one number per map, the share of gradient mass outside the static field, and ask what
 #    that number does and does not prove.
 #
-# **Which definitions are the paper's.** The ERF method is the reference code's (PAPER.md §7). `bilateral` (linear)
+# **Which definitions are the paper's.** The ERF method is the reference code's ([paper notes](paper_notes.md),
+# "Figures"). `bilateral` (linear)
 # and `adaptive` (DWC) are the paper's released layers; the other predictors (`gap`, `linear`, `nonlinear`, `deep`;
 # `gap`, `amp_dir`, `conv`) are the course's reconstruction of strategies the paper only names (chapters 02 and
 # 03). Pairing each predictor with the *static* version of the other layer, so that one predictor is measured at a
@@ -40,16 +41,18 @@ from wf_lessons.models import WeightFormer, build_model, count_parameters
 
 QUICK = config.quick()
 DEVICE = config.device()
-if QUICK:  # small models, a 20×20 token grid, 10 images
-    WF_NAME, VIT_NAME, ERF_SIZE, PER_CLASS = "wf-cifar-quick", "deit-cifar-quick", 80, 1
-else:  # the course's CIFAR models, a 64×64 token grid, 50 images (as many as the reference averages)
-    WF_NAME, VIT_NAME, ERF_SIZE, PER_CLASS = "wf-cifar", "deit-cifar", 128, 5
+# the family of the course's shipped trained models (wf_lessons.pretrained): patch 4, width 64, depth 6
+WF_NAME, VIT_NAME = "wf-cifar-cpu", "deit-cifar-cpu"
+if QUICK:  # a 20×20 token grid, 10 images
+    ERF_SIZE, PER_CLASS = 80, 1
+else:  # a 32×32 token grid, 50 images (as many as the reference averages)
+    ERF_SIZE, PER_CLASS = 128, 5
 print(f"quick mode: {QUICK}; device: {DEVICE}; models {WF_NAME}, {VIT_NAME}; images {ERF_SIZE}×{ERF_SIZE} px")
 
 # %% [markdown]
 # ## 1. The method, step by step
 #
-# The reference code (`erf.py` of the official repository, PAPER.md §7) measures the ERF of a model on a batch of
+# The reference code (`erf.py` of the official repository; [paper notes](paper_notes.md), "Figures") measures the ERF of a model on a batch of
 # images like this:
 #
 # 1. forward the images to the **last feature map**, tokens on their grid: `F` of shape `(B, C, h, w)`;
@@ -119,7 +122,7 @@ for ratio in (1.0, 1e-2, 1e-5, 1e-10, 1e-20):
 print(inspect.getsource(erf.theoretical_rf_box))
 
 # %% tags=["nbval-check-output"]
-for name in ("wf-cifar", "wf-cifar-quick"):
+for name in ("wf-cifar", "wf-cifar-quick", "wf-cifar-cpu"):
     model = build_model(name, dynamic_blocks=())
     for size in (32, 80, 128):
         box = erf.theoretical_rf_box(model, (size, size))
@@ -174,10 +177,12 @@ plt.show()
 # The columns of the paper's figure, as `wf_lessons.erf.figure3_models` lists them: the ViT baseline, the static
 # model, each dynamic-linear predictor (with static depthwise convs) and each dynamic-DWC predictor (with static
 # linear layers). All WeightFormers have the reference pattern of dynamic blocks (block i is dynamic when
-# `(i + 2) % 3 == 0`) and are built from the same seed.
+# `(i + 2) % 3 == 0`: blocks 1 and 4 of these six) and are built from the same seed. One column is not in the
+# paper's figure: `released`, the pair the reference code ships (`bilateral` + `adaptive`), because that is the
+# model the course has trained.
 
 # %%
-ZOO = erf.figure3_models(WF_NAME, VIT_NAME)
+ZOO = erf.figure3_models(WF_NAME, VIT_NAME) | {"released": (WF_NAME, {})}
 
 
 def build(label):
@@ -202,7 +207,28 @@ for label, share in shares["at initialisation"].items():
     print(f"{label:>14}: share of the ERF mass outside the static field {share:.3g}")
 
 # %%
-fig = erf.plot_erf_grid(raw_maps, shares, boxes)
+def style_erf_figure(fig):
+    """Restyle `erf.plot_erf_grid`'s figure: a sequential map read as intensity (light = low, dark = high), exact
+    zeros in light blue, the static field's box in red, larger labels, and a colour bar."""
+    colormap = plt.get_cmap("Greys").with_extremes(bad="#9ecae1")
+    for ax in fig.axes:
+        if not ax.images:  # a column without a model in this row
+            ax.text(0.5, 0.5, "no trained\nmodel", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+        for image in ax.images:
+            image.set_cmap(colormap)
+        for box in ax.patches:
+            box.set_edgecolor("tab:red")
+            box.set_linewidth(1.2)
+        ax.title.set_fontsize(11)
+        ax.yaxis.label.set_fontsize(11)
+    fig.subplots_adjust(right=0.88)
+    mappable = next(image for ax in fig.axes for image in ax.images)
+    bar = fig.colorbar(mappable, cax=fig.add_axes((0.9, 0.15, 0.015, 0.7)))
+    bar.set_label("x^0.2 / max  (exact 0: light blue)", fontsize=10)
+    return fig
+
+
+style_erf_figure(erf.plot_erf_grid(raw_maps, shares, boxes))
 plt.show()
 
 # %% [markdown]
@@ -243,7 +269,7 @@ for label in [label for label in ZOO if label.startswith(("lin ", "dwc "))]:
 # %% [markdown]
 # At initialisation every dynamic linear layer's prediction is orders of magnitude smaller than its static
 # weight: the generator's weights are all trunc-normal with std 0.02, and the prediction is a product of several
-# of them (PAPER.md §2; `deep` multiplies the most, and starts the smallest). These networks start as static
+# of them (chapter 02; `deep` multiplies the most, and starts the smallest). These networks start as static
 # ConvNet/MLPs and have to *learn* to use the global path. The dynamic DWC layers are different: the 1×1
 # convolutions of `adaptive`, `amp_dir` and `conv` keep PyTorch's default initialisation, and their normalised
 # prediction is not small next to the static kernel `K0` (trunc-normal, std 0.02): compare the ratios. `gap`'s
@@ -253,90 +279,38 @@ for label in [label for label in ZOO if label.startswith(("lin ", "dwc "))]:
 #
 # ## 5. After training
 #
-# Fig. 3's second row shows the same models after training. The chapter uses, for each column, a **checkpoint
-# from a training run of chapters 06 or 07** when `data/checkpoints/` holds one of exactly that model
-# (`wf_lessons.erf.find_checkpoints` matches the model name and its overrides, drop-path aside). For every
-# column without one it runs a **short training here**, through the course's own training loop
-# (`wf_lessons.train.train`): 24 steps on a subset of CIFAR-10 in quick mode, two epochs of the whole training set
-# in a full run. The table below says which each column got. A few dozen steps teach a model very little (its test
-# accuracy is printed), so in quick mode do not read much into the second row; the full run's trainings, or
-# chapter 07's checkpoints, are the ones to draw conclusions from.
+# Fig. 3's second row shows the same models after training. The course ships three trained models with the package
+# (`wf_lessons.pretrained`, chapter 07 tells how they were made): the `released` WeightFormer, its all-static
+# control and the same-size DeiT, each trained for 15 epochs on the whole CIFAR-10 training set on one CPU thread
+# (the `cpu` preset of `wf_lessons.train`). They load in a second; nothing is trained here. The other columns have
+# no trained model, so their second-row panels stay empty.
 
 # %%
-from pathlib import Path
-from tempfile import TemporaryDirectory
+from wf_lessons import pretrained
 
-from wf_lessons.train import TrainConfig, load_model, train
-
-checkpoints = erf.find_checkpoints(ZOO)
-if QUICK:  # per column: 24 steps of 32 images, evaluated on 100 test images
-    SHORT = {"epochs": 1, "steps_per_epoch": 24, "batch_size": 32, "warmup_epochs": 0.1}
-    TRAIN_PER_CLASS, TEST_PER_CLASS = 200, 10
-else:  # per column: 2 epochs over the whole training set, evaluated on the whole test set (a GPU is expected)
-    SHORT = {"epochs": 2, "batch_size": 256, "warmup_epochs": 0.2}
-    TRAIN_PER_CLASS, TEST_PER_CLASS = None, None
-missing = [label for label in ZOO if label not in checkpoints]
-print("short training:", SHORT, "| training images per class:", TRAIN_PER_CLASS or "all")
-for label in ZOO:
-    if label in checkpoints:
-        c = checkpoints[label]
-        print(f"{label:>14}: checkpoint {c['path'].name} (epoch {c['epoch']} of {c['epochs']})")
-    else:
-        print(f"{label:>14}: no checkpoint, short training here")
-
-# %% [markdown]
-# To replace a short training by a real one, run the training command for that column (the `gpu` preset for the
-# full-size models, `quick-cpu` for the quick ones) and re-run this chapter; it picks the checkpoint up. The
-# commands for the columns that have none:
-
-# %%
-def train_command(label):
-    """The training command that makes a checkpoint this chapter will pick up for one column."""
-    name, overrides = ZOO[label]
-    flags = [f"--override {k}={v}" if isinstance(v, str) else f"--override '{k}={v!r}'" for k, v in overrides.items()]
-    run = "erf-" + label.replace(" ", "-")
-    preset = "quick-cpu" if QUICK else "gpu"
-    return " ".join(["python -m wf_lessons.train --preset", preset, "--model", name, *flags, "--run-name", run])
-
-
-for label in missing:
-    print(train_command(label))
-
-# %%
-train_data = cifar10("train", per_class=TRAIN_PER_CLASS)
-test_data = cifar10("test", per_class=TEST_PER_CLASS)
-trained_models, trained_how = {}, {}
-with TemporaryDirectory() as folder:
-    for label in ZOO:
-        if label in checkpoints:
-            trained_models[label] = load_model(checkpoints[label]["path"], device=DEVICE)
-            c = checkpoints[label]
-            trained_how[label] = f"checkpoint {c['path'].name} (epoch {c['epoch']} of {c['epochs']})"
-            continue
-        name, overrides = ZOO[label]
-        run = TrainConfig(model=name, model_overrides=dict(overrides), lr=2e-3, seed=0, **SHORT,
-                          run_name="erf-" + label.replace(" ", "-"), checkpoint_dir=Path(folder),
-                          write_log=False, progress=False, device=str(DEVICE))
-        log = train(run, data=(train_data, test_data))
-        trained_models[label] = load_model(log["checkpoint"], device=DEVICE)
-        trained_how[label] = (f"{log['epochs_done']} epoch(s) of {log['data']['steps_per_epoch']} steps here, "
-                              f"test accuracy {log['test_acc']:.1%} on {log['test_images']} images")
-for label, how in trained_how.items():
-    print(f"{label:>14}: {how}")
+SHIPPED = {"static": "wf-cifar-cpu-all-static", "released": "wf-cifar-cpu", "ViT": "deit-cifar-cpu"}
+trained_models = {label: pretrained.load(name, device=DEVICE) for label, name in SHIPPED.items()}
+for label, name in SHIPPED.items():
+    meta = pretrained.manifest(name)
+    print(f"{label:>9}: {name}, test accuracy {meta['test_acc']:.1%} on {meta['test_images']:,} images "
+          f"(run log {meta['run_log']})")
 
 # %%
 raw_maps["after training"] = {label: erf.effective_receptive_field(model, images)
                               for label, model in trained_models.items()}
 shares["after training"] = {label: erf.outside_share(m, trained_models[label])
                             for label, m in raw_maps["after training"].items()}
-fig = erf.plot_erf_grid(raw_maps, shares, boxes)
+style_erf_figure(erf.plot_erf_grid(raw_maps, shares, boxes))
 plt.show()
 
 # %% [markdown]
-# The paper's trained Adaptive and Amp-Dir maps also show **3×3 grid lines**. Their predictor pools the token grid
+# In the paper's Fig. 3 the Adaptive and Amp-Dir maps (and the pooling grid of Bilateral) show **3×3 grid lines in
+# the before-training row**; after training they have almost disappeared. The DWC predictors pool the token grid
 # with `AdaptiveAvgPool2d(3)`, whose bins overlap when the grid side is not a multiple of 3 (chapter 03): the
-# shared rows and columns feed two bins, hence two taps of every kernel. On this chapter's grid they fall here
-# (look for them in the `dwc adaptive` and `dwc amp_dir` panels of a well-trained model):
+# shared rows and columns feed two bins, hence two taps of every kernel, and at initialisation, when the predicted
+# part of each kernel is large (section 4), that structure shows through. Training makes the maps smooth around a
+# local peak. On this chapter's grid the shared lines fall here (look for them in the `dwc adaptive` and
+# `dwc amp_dir` panels of the first row):
 
 # %%
 from wf_lessons.dynamic_dwconv import adaptive_pool_bins
@@ -359,12 +333,12 @@ print(f"{side}×{side} tokens; bins {bins}; shared token rows/columns {shared}; 
 fig = erf.plot_outside_shares(shares)
 plt.show()
 print(f"{'':>14}  {'at init':>10}  {'trained':>10}  {'trained / init':>14}")
-for label in ZOO:
+for label in trained_models:
     before, after = shares["at initialisation"][label], shares["after training"][label]
     ratio = f"{after / before:14.3g}" if before > 0 else f"{'-':>14}"
     print(f"{label:>14}  {before:10.3g}  {after:10.3g}  {ratio}")
-grew = [label for label in ZOO if shares["after training"][label] > shares["at initialisation"][label]]
-shrank = [label for label in ZOO if shares["after training"][label] < shares["at initialisation"][label]]
+grew = [label for label in trained_models if shares["after training"][label] > shares["at initialisation"][label]]
+shrank = [label for label in trained_models if shares["after training"][label] < shares["at initialisation"][label]]
 print("share grew during training:  ", ", ".join(grew) or "none")
 print("share shrank during training:", ", ".join(shrank) or "none")
 
@@ -390,9 +364,10 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 #   the whole image (section 2); the upsampled images enlarge the grid to make the question visible, and the
 #   models were trained at 32×32, so this is also a change of resolution for them. A larger image gives a larger
 #   outside region, hence a larger share, for the same model.
-# - *A short training says little.* How the maps change with training (the paper reports a local peak on a global
-#   background) can only be read from models trained long enough; in quick mode they were not. The lists printed
-#   above say which shares moved which way in this run, nothing more.
+# - *Three trained models are not a figure.* Only the static, released and ViT columns have a trained model, each
+#   from one run (seed 0) of 15 epochs at 32×32; how each single predictor's map changes with training (the paper
+#   reports a local peak on a global background) would need a trained model per column. The lists printed above
+#   say which shares moved which way for these three, nothing more.
 #
 # The ViT's field is global by construction (every token attends to every token), so its positive share needs no
 # prediction at all; its interesting feature is the opposite: at initialisation most of its mass sits on the
@@ -417,54 +392,77 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 #
 # ## Exercises
 #
-# Check each answer with `erf.check_exercise(number, answer)`; it prints whether the answer is right.
+# Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
+# and a cell that checks it with `wf_lessons.exercises.ch05.check_exercise`.
 #
 # 1. The all-static `wf-cifar` model (depth 13, patch 2) on 128×128 images: how many pixels wide is the
 #    theoretical receptive field of the central output token? (Pencil and paper first.)
 # 2. Same patch and image size: what is the smallest depth whose theoretical field covers the whole image? Mind
 #    the centre convention on the even 64×64 grid.
-# 3. Build a WeightFormer whose dynamic blocks use `linear_predictor="static"` and `dwc_predictor="static"`. Is its
-#    raw map exactly zero outside the theoretical field (`True` or `False`)? Predict first, then measure.
+# 3. **Change the predictors, predict, measure.** Build a WeightFormer whose dynamic blocks use
+#    `linear_predictor="static"` and `dwc_predictor="static"`. First say, in words, whether its raw map can be
+#    non-zero outside the theoretical field (which layers of such a block mix tokens?). Then measure with
+#    `erf.effective_receptive_field` and `erf.outside_share`: is the raw map exactly zero outside the field
+#    (`True` or `False`)?
 # 4. Under the `x^0.2 / max` display, at what fraction of full brightness is a pixel whose raw value is 1e-10 of
 #    the maximum drawn? (A float.)
 
 # %%
-answer_1 = None  # replace None with your answers
-answer_2 = None
-answer_3 = None
-answer_4 = None
+from wf_lessons.exercises import ch05
 
-for number, answer in enumerate([answer_1, answer_2, answer_3, answer_4], start=1):
-    erf.check_exercise(number, answer)
-
-# %% [markdown]
-# ### Solutions
-#
-# Try the exercises first. The cell below computes each answer and checks it.
-#
-# 1. 64×64 tokens, centre token 32: tokens 32 - 13 = 19 to 32 + 13 = 45, that is 27 tokens of 2 pixels.
-# 2. The box needs `32 - depth <= 0` (top) and `32 + depth >= 63` (bottom): depth 32; towards the bottom-right 31
-#    would be enough, because the centre of an even grid sits one token past the middle.
-# 3. Exactly zero: LayerNorm normalises each token alone, and static linear layers and static 3×3 convs are the
-#    layers of the static model. Only a predictor makes a block global.
-# 4. `(1e-10)^0.2 = 1e-2`: one hundredth of full brightness, which the colour map draws visibly.
+# %% tags=["solution"]
+# hint: erf.theoretical_rf_box(model, (128, 128)) of build_model("wf-cifar", dynamic_blocks=()); or count tokens
+# 64×64 tokens, centre token 32: tokens 32 - 13 = 19 to 32 + 13 = 45, that is 27 tokens of 2 pixels.
+static_wf = build_model("wf-cifar", dynamic_blocks=())
+answer_1 = erf.theoretical_rf_box(static_wf, (128, 128)).size[0]
 
 # %% tags=["nbval-check-output"]
-static_wf = build_model("wf-cifar", dynamic_blocks=())
-solution_1 = erf.theoretical_rf_box(static_wf, (128, 128)).size[0]
+ch05.check_exercise(1, answer_1)
 
+# %% tags=["solution"]
+# hint: each static block widens the box by one token on each side; the centre of the 64-token grid is token 32
+# The box needs 32 - depth <= 0 (top) and 32 + depth >= 63 (bottom): depth 32; towards the bottom-right 31 would
+# be enough, because the centre of an even grid sits one token past the middle.
 ci = 64 // 2  # central token of the 64×64 grid
-solution_2 = max(ci - 0, (64 - 1) - ci)  # reach row 0 above and row 63 below
-deep_static = WeightFormer(img_size=128, patch_size=2, embed_dim=8, depth=solution_2, dynamic_blocks=())
-print("depth", solution_2, "box", erf.theoretical_rf_box(deep_static, (128, 128)))
+answer_2 = max(ci - 0, (64 - 1) - ci)  # reach row 0 above and row 63 below
+deep_static = WeightFormer(img_size=128, patch_size=2, embed_dim=8, depth=answer_2, dynamic_blocks=())
+print("depth", answer_2, "box", erf.theoretical_rf_box(deep_static, (128, 128)))
 
+# %% tags=["nbval-check-output"]
+ch05.check_exercise(2, answer_2)
+
+# %% tags=["solution"]
+# hint: build it small (embed_dim 16, depth 3), then erf.outside_share(erf.effective_receptive_field(m, images_toy), m)
+# Prediction: exactly zero. LayerNorm normalises each token alone, and static linear layers and static 3×3 convs
+# are the layers of the static model: only a predictor makes a block global.
 torch.manual_seed(0)
 both_static = WeightFormer(img_size=32, patch_size=2, num_classes=10, embed_dim=16, depth=3,
                            linear_predictor="static", dwc_predictor="static")
 raw = erf.effective_receptive_field(both_static, images_toy)
-solution_3 = erf.outside_share(raw, both_static) == 0.0
+answer_3 = erf.outside_share(raw, both_static) == 0.0
 
-solution_4 = erf.display_map(torch.tensor([[1e-10, 1.0]]))[0, 0].item()
+# %% tags=["nbval-check-output"]
+ch05.check_exercise(3, answer_3)
 
-for number, answer in enumerate([solution_1, solution_2, solution_3, solution_4], start=1):
-    erf.check_exercise(number, answer)
+# %% tags=["solution"]
+# hint: the display is (x / max) ** 0.2; erf.display_map does it
+answer_4 = erf.display_map(torch.tensor([[1e-10, 1.0]]))[0, 0].item()  # (1e-10)^0.2 = 1e-2
+
+# %% tags=["nbval-check-output"]
+ch05.check_exercise(4, answer_4)
+
+# %% [markdown]
+# ## References
+#
+# - R. He, D. Han, G. Huang. *Linear-Time Global Visual Modeling without Explicit Attention*. arXiv 2605.01711
+#   (2026), Fig. 3 (effective receptive fields before and after training); reference code
+#   github.com/LeapLabTHU/WeightFormer (`erf.py`). The course's notes: [paper_notes.md](paper_notes.md).
+# - W. Luo, Y. Li, R. Urtasun, R. Zemel. *Understanding the Effective Receptive Field in Deep Convolutional Neural
+#   Networks*. NeurIPS 2016, arXiv 1701.04128.
+# - X. Ding et al. *Scaling Up Your Kernels to 31x31: Revisiting Large Kernel Design in CNNs* (RepLKNet). CVPR
+#   2022, arXiv 2203.06717 (ERF maps used to compare architectures).
+# - H. Touvron et al. *Training data-efficient image transformers & distillation through attention* (DeiT).
+#   ICML 2021, arXiv 2012.12877.
+# - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images* (CIFAR-10), 2009.
+# - PyTorch: `torch.autograd.grad` / `Tensor.backward` (gradients with respect to the input image),
+#   `torch.nn.AdaptiveAvgPool2d`; matplotlib's `Figure.colorbar`.

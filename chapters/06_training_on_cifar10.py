@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import torch
 import torch.nn.functional as F
 
@@ -80,7 +81,8 @@ plt.show()
 #
 # Small vision transformers trained from scratch on CIFAR-10 need help: they have no convolution's built-in
 # preference for local patterns, and 50,000 images are few. The strong small-model results collected in the course's
-# paper notes (PAPER.md §8) all lean on the same things: enough tokens (patch 2–4 at 32 px), a pooled head, and
+# paper notes ([paper_notes.md](paper_notes.md), "CIFAR-10 anchors") all lean on the same things: enough tokens
+# (patch 2–4 at 32 px), a pooled head, and
 # DeiT-style regularisation. For scale, those notes list CCT-7/3x1 (3.8M parameters) at 94.78% after 200 epochs,
 # a width-192 ViT with SPT+LSA at 94.53% after 100 epochs (93.58% for the plain ViT with the same recipe), and
 # airbench's ResNet at 94% in 2.6 s on an A100, the latter by keeping the data on the GPU, augmenting there, bf16,
@@ -226,9 +228,10 @@ plt.show()
 print(inspect.getsource(train.train_step))
 
 # %% [markdown]
-# bf16 is not only a GPU matter: on a CPU with native bfloat16 instructions (AVX512-BF16 or AMX; the machine that
-# renders this course has them) autocast speeds up training too, which is why the `quick-cpu` preset turns it on.
-# Measured here, one training step of the tiny quick-cpu models in float32 and under bf16 autocast:
+# bf16 is not only a GPU matter, but on a CPU it is a gamble: with AMX, or on some CPUs with AVX512-BF16, autocast
+# speeds up training; on others that have AVX512-BF16 but no AMX it is *slower* than float32. That is why the CPU
+# presets measure instead of assuming (`bf16="auto"`, `wf_lessons.train.machine`). Measured here, one training step
+# of the tiny quick-cpu models in float32 and under bf16 autocast:
 
 # %%
 from wf_lessons.complexity import time_fn
@@ -241,8 +244,9 @@ for name in ("wf-cifar-tiny", "deit-cifar-tiny"):
     opt = train.build_optimizer(net, 1e-3, 0.05)
     step_s = {bf16: time_fn(train.train_step, net, opt, batch, train_labels[:64].to(DEVICE), bf16=bf16, repeats=3)
               for bf16 in (False, True)}
+    faster = "bf16" if step_s[True] < step_s[False] else "float32"
     print(f"{name:<16} float32 {step_s[False] * 1e3:6.1f} ms, bf16 {step_s[True] * 1e3:6.1f} ms per step of 64: "
-          f"{step_s[False] / step_s[True]:.1f}× faster")
+          f"{faster} is faster here")
 
 # %% [markdown]
 # Around it, the loop (`train.train`) adds:
@@ -262,15 +266,19 @@ for name in ("wf-cifar-tiny", "deit-cifar-tiny"):
 #
 # A preset is a named set of these switches; anything given explicitly wins. `quick-cpu` is made for two CPU cores
 # and a few minutes: a small model (`wf-cifar-tiny` or `deit-cifar-tiny`: patch 4, width 64, four blocks), few
-# epochs, no heavy regularisation (a model that sees each image only a few times cannot overfit), one thread and
-# bf16 autocast (section 2.6). `gpu` is the headline recipe for one H100:
+# epochs, no heavy regularisation (a model that sees each image only a few times cannot overfit). `cpu` is the
+# longest run a learner would make on a laptop: `wf-cifar-cpu` (six blocks, two of them dynamic) for 15 epochs on
+# one thread, so that WeightFormer and DeiT train side by side on two cores. Both CPU presets say `"auto"` for
+# bf16 (and `quick-cpu` for threads): a few steps of each candidate are timed at the start and the fastest wins,
+# because bf16 autocast is faster than fp32 on some CPUs and slower on others (section 2.6); the run log records
+# the measurement. `gpu` is the headline recipe for one H100:
 
 # %% tags=["nbval-check-output"]
-keys = sorted(set(train.PRESETS["quick-cpu"]) | set(train.PRESETS["gpu"]), key=list(train.DEFAULTS).index)
-print(f"{'setting':<22}{'default':>12}{'quick-cpu':>16}{'gpu':>12}")
+names = ("quick-cpu", "cpu", "gpu")
+keys = sorted(set().union(*(train.PRESETS[n] for n in names)), key=list(train.DEFAULTS).index)
+print(f"{'setting':<22}{'default':>12}" + "".join(f"{n:>16}" for n in names))
 for key in keys:
-    print(f"{key:<22}{train.DEFAULTS[key]!s:>12}{train.PRESETS['quick-cpu'].get(key, '')!s:>16}"
-          f"{train.PRESETS['gpu'].get(key, '')!s:>12}")
+    print(f"{key:<22}{train.DEFAULTS[key]!s:>12}" + "".join(f"{train.PRESETS[n].get(key, '')!s:>16}" for n in names))
 
 # %% [markdown]
 # The `gpu` preset was designed from throughput estimates, without a GPU to measure on; the reasoning is stored
@@ -325,11 +333,13 @@ epochs = [e["epoch"] for e in live["epochs"]]
 ax1.plot(epochs, [e["train_loss"] for e in live["epochs"]], "o-", label="train")
 ax1.plot(epochs, [e["test_loss"] for e in live["epochs"]], "o-", label="test")
 ax1.set_xlabel("epoch")
+ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
 ax1.set_ylabel("loss")
 ax1.legend()
 ax2.plot(epochs, [e["train_acc"] for e in live["epochs"]], "o-", label="train")
 ax2.plot(epochs, [e["test_acc"] for e in live["epochs"]], "o-", label="test")
 ax2.set_xlabel("epoch")
+ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
 ax2.set_ylabel("accuracy")
 ax2.legend()
 plt.suptitle(f"live run: {live['model']}, {live['data']['train_images']:,} training images")
@@ -345,13 +355,22 @@ plt.show()
 # ```
 # python -m wf_lessons.train --preset quick-cpu --model wf-cifar-tiny --seed 0
 # python -m wf_lessons.train --preset quick-cpu --model deit-cifar-tiny --seed 0
+# python -m wf_lessons.train --preset cpu --model wf-cifar-cpu --seed 0  # and deit-cifar-cpu: 15 epochs
 # python -m wf_lessons.train --preset gpu --model wf-cifar --seed 0      # and deit-cifar; seeds 0, 1, 2
 # ```
 #
+# For the GPU runs there are two helpers. `python -m wf_lessons.train --preset gpu --dry-run` runs the preset's
+# whole code path (compile, bf16, every augmentation, evaluation, checkpoint, stop and resume) at toy size for a
+# few steps, on any device, so that a bug cannot waste a GPU session; the course's tests run it on a CPU. And
+# `python -m wf_lessons.headline`, on a machine with a CUDA GPU, measures both models' throughput with the
+# preset's settings, fits the number of epochs to a time budget (5 minutes of `wf-cifar` training by default),
+# trains both models for three seeds as resumable runs and prints one table.
+#
 # which ends by printing one line such as `test_acc=... epochs=... wall_s=...`; `--resume` continues an interrupted
 # run from its last checkpoint, exactly. The cell below reads every training log it finds and prints, for each, the
-# command that made it. At the time of writing only the `quick-cpu` logs are committed: **the `gpu` runs have not
-# been made yet** (no GPU was available), and the cell says so until their logs exist; then it plots them too.
+# command that made it. At the time of writing the `quick-cpu` and `cpu` logs are committed (the `cpu` preset, 15
+# epochs on one thread, also trained the all-static control that chapter 07 needs): **the `gpu` runs have not been
+# made yet** (no GPU was available), and the cell says so until their logs exist; then it plots them too.
 
 # %%
 logs = [runlog.read(p) for p in sorted(glob.glob(str(config.runs_dir() / "train-*.json")))]
@@ -365,7 +384,9 @@ for log in logs:
     print(f"{log['run_name']:<42}{log['device'][:27]:<28}{log['parameters']:>10,}{log['flops_per_image'] / 1e9:>8.3f}"
           f"{log['epochs_done']:>7}{log['test_acc']:>10.4f}{log['train_s']:>9.0f}{wall:>8.0f}")
 for log in logs:
-    print(f"  {log['run_name']}: {log['command']}  (commit {log['git_commit'][:10]})")
+    dirty = (f", with local changes to {', '.join(log['git_dirty'])}" if log.get("git_dirty")
+             else "" if "git_dirty" in log else " (older log: '-dirty' marks uncommitted changes)")
+    print(f"  {log['run_name']}: {log['command']}  (commit {log['git_commit']}{dirty})")
 if "gpu" not in by_preset:
     print("\ngpu preset: no run logs yet — the GPU runs are pending (see the README for their status).")
 
@@ -384,6 +405,7 @@ for preset_name, runs in by_preset.items():
         ax1.plot([e["epoch"] for e in log["epochs"]], acc, style, label=label)
         ax2.plot([e["train_s"] for e in log["epochs"]], acc, style, label=label)
     ax1.set_xlabel("epoch")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_xlabel("training time (s)")
     for ax in (ax1, ax2):
         ax.set_ylabel("test accuracy")
@@ -397,19 +419,16 @@ for preset_name, runs in by_preset.items():
 # ## 5. Where the model goes wrong
 #
 # A single accuracy hides which classes are confused with which. The confusion matrix counts, for every true class
-# (rows), what the model predicted (columns). We use the checkpoint of a committed WeightFormer run if one is on
-# this machine (checkpoints are not in git: `data/checkpoints/` is where the command writes them), else the model
-# just trained live; the cell says which. `train.load_model` rebuilds a model from a checkpoint, which stores the
-# model's name and overrides.
+# (rows), what the model predicted (columns). We inspect the trained WeightFormer that ships with the package,
+# `wf_lessons.pretrained.load("wf-cifar-cpu")`: the `cpu` preset's run of section 4 (its manifest names the run
+# log). Your own runs' checkpoints load the same way with `train.load_model(path)`.
 
 # %%
-candidates = [config.data_dir() / "checkpoints" / f"train-{name}-seed0.pt" for name in ("wf-cifar-gpu",
-                                                                                        "wf-cifar-tiny-quick-cpu")]
-found = [p for p in candidates if p.exists()]
-inspected_path = found[0] if found else Path(live["checkpoint"])
-inspected = train.load_model(inspected_path, device=DEVICE)
-source = (f"checkpoint {inspected_path.name} of a committed run" if found
-          else "the live run of section 3 (no checkpoint of a committed run on this machine)")
+from wf_lessons import pretrained
+
+inspected = pretrained.load("wf-cifar-cpu", device=DEVICE)
+meta = pretrained.manifest("wf-cifar-cpu")
+source = f"shipped model wf-cifar-cpu, {meta['test_acc']:.1%} on the whole test set (run log {meta['run_log']})"
 print("model inspected:", source)
 # in quick mode a balanced subset of the test set (200 per class), in a seeded random order
 subset_images, subset_labels = data.cifar10("test", per_class=200 if QUICK else None)
@@ -493,8 +512,13 @@ def show_prediction(index: int = 0, block: int = dynamic[0]) -> None:
     show = min(16, c)
     tiles = delta_k[:show].reshape(2, show // 2, 3, 3).permute(0, 2, 1, 3).reshape(6, 3 * (show // 2))
     limit = delta_k[:show].abs().max()
-    axes[2].imshow(tiles, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    axes[2].set_title(f"block {block}: predicted change D of the first {show} DWC kernels", fontsize=8)
+    shown = axes[2].imshow(tiles, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    for x in range(3, 3 * (show // 2), 3):  # white lines between the 3×3 kernels
+        axes[2].axvline(x - 0.5, color="white", lw=2)
+    axes[2].axhline(2.5, color="white", lw=2)
+    fig.colorbar(shown, ax=axes[2], fraction=0.03, pad=0.02)
+    axes[2].set_title(f"block {block}: predicted change D of the first {show} DWC kernels\n(one 3×3 tile per "
+                      "channel)", fontsize=8)
     axes[2].axis("off")
     limit = delta_w.abs().max()
     axes[3].imshow(delta_w[:, : 2 * c], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
@@ -509,7 +533,8 @@ show_prediction(0, dynamic[0])
 _ = widgets.interact(
     show_prediction,
     index=widgets.IntSlider(value=0, min=0, max=n_eval - 1, description="test image"),
-    block=widgets.Dropdown(options=dynamic, value=dynamic[0], description="dynamic block"),
+    block=widgets.Dropdown(options=dynamic, value=dynamic[0], description="dynamic block",
+                           style={"description_width": "initial"}),
 )
 
 # %% [markdown]
@@ -544,7 +569,8 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 #
 # ## Exercises
 #
-# Check each answer with `train.check_exercise(number, answer)`; it prints whether the answer is right.
+# Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
+# and a cell that checks it with `ch06.check_exercise(number, answer)`.
 #
 # 1. How many optimizer steps does the `gpu` preset take in a whole run on the 50,000 training images, and how
 #    many of them are warm-up? Answer with a pair `(total, warmup)`, from `train.PRESETS["gpu"]` and what section 2.1
@@ -554,43 +580,79 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 # 3. Write `flip_tta_logits(model, images)` returning the flip test-time-augmented logits `(B, K)` of a batch
 #    `(B, 3, H, W)`, without `train.predict`.
 # 4. How many parameters (scalars, not tensors) of `wf-cifar` get no weight decay from `train.build_optimizer`?
+# 5. **Change a hyper-parameter, predict, measure.** Double the `cpu` preset's batch size, from 128 to 256. Before
+#    measuring, say what happens to the number of optimizer steps per epoch and in the whole 15-epoch run, and
+#    what that means for the warm-up (one epoch) and for how often the weights move. Then measure with the package:
+#    build the training loader (`data.DeviceLoader(..., batch_size=256, train=True)`) and answer with the pair
+#    `(steps per epoch, steps in the whole run)`.
 
 # %%
-answer_1 = None  # replace None with your answers
-answer_2 = None
-answer_3 = None  # a function: def flip_tta_logits(model, images): ...
-answer_4 = None
+from wf_lessons.exercises import ch06
 
-for number, answer in enumerate([answer_1, answer_2, answer_3, answer_4], start=1):
-    train.check_exercise(number, answer)
-
-# %% [markdown]
-# ### Solutions
-#
-# Try the exercises first. The cell below computes each answer and checks it.
-#
-# 1. The loader drops the last partial batch: `50,000 // batch_size` steps per epoch, times the epochs; warm-up is
-#    `warmup_epochs` times the steps per epoch.
-# 2. The best prediction is the smoothed target itself, and the loss is then its entropy:
-#    `−(0.91·log 0.91 + 9·0.01·log 0.01)`. A training loss can never go below it (and mixing raises the floor).
-# 3. Average the logits of the batch and of the batch mirrored left-right (`images.flip(-1)`), in eval mode.
-# 4. Sum `numel()` over the no-decay group of `build_optimizer`.
+# %% tags=["solution"]
+# hint: the loader drops the last partial batch: 50,000 // batch_size steps per epoch; warm-up is warmup_epochs of them
+answer_1 = (steps_per_epoch * preset["epochs"], round(preset["warmup_epochs"] * steps_per_epoch))
 
 # %% tags=["nbval-check-output"]
-solution_1 = (steps_per_epoch * preset["epochs"], round(preset["warmup_epochs"] * steps_per_epoch))
+ch06.check_exercise(1, answer_1)
+
+# %% tags=["solution"]
+# hint: the best prediction is the smoothed target itself; the loss is then that target's entropy
+# −(0.91·log 0.91 + 9·0.01·log 0.01). A training loss can never go below it (and mixing raises the floor).
 p_true, p_other = 1 - eps + eps / 10, eps / 10
-solution_2 = -(p_true * math.log(p_true) + 9 * p_other * math.log(p_other))
+answer_2 = -(p_true * math.log(p_true) + 9 * p_other * math.log(p_other))
 
+# %% tags=["nbval-check-output"]
+ch06.check_exercise(2, answer_2)
 
+# %% tags=["solution"]
+# hint: in eval mode, average the logits of the batch and of the batch mirrored left-right (images.flip(-1))
 def flip_tta_logits(model, images):
     model.eval()
     with torch.no_grad():
         return (model(images) + model(images.flip(-1))) / 2
 
 
+answer_3 = flip_tta_logits
+
+# %% tags=["nbval-check-output"]
+ch06.check_exercise(3, answer_3)
+
+# %% tags=["solution"]
+# hint: train.build_optimizer returns two parameter groups; sum numel() over the one without weight decay
 torch.manual_seed(0)
 _, no_decay = train.build_optimizer(build_model("wf-cifar"), 1e-3, 0.05).param_groups
-solution_4 = sum(p.numel() for p in no_decay["params"])
+answer_4 = sum(p.numel() for p in no_decay["params"])
 
-for number, answer in enumerate([solution_1, solution_2, flip_tta_logits, solution_4], start=1):
-    train.check_exercise(number, answer)
+# %% tags=["nbval-check-output"]
+ch06.check_exercise(4, answer_4)
+
+# %% tags=["solution"]
+# hint: len(data.DeviceLoader(train_images, train_labels, 256, train=True)) is the number of steps per epoch
+loader_256 = data.DeviceLoader(train_images, train_labels, 256, train=True)
+answer_5 = (len(loader_256), len(loader_256) * train.PRESETS["cpu"]["epochs"])
+print(answer_5, "against", (len(train_images) // 128, len(train_images) // 128 * train.PRESETS["cpu"]["epochs"]),
+      "at batch 128")
+
+# %% tags=["nbval-check-output"]
+ch06.check_exercise(5, answer_5)
+
+# %% [markdown]
+# ## References
+#
+# - R. He, D. Han, G. Huang. *Linear-Time Global Visual Modeling without Explicit Attention*. arXiv 2605.01711
+#   (2026); reference code github.com/LeapLabTHU/WeightFormer (its ImageNet training recipe). The course's notes:
+#   [paper_notes.md](paper_notes.md).
+# - H. Touvron et al. *Training data-efficient image transformers & distillation through attention* (DeiT).
+#   ICML 2021, arXiv 2012.12877 (the recipe: AdamW, warm-up, cosine, label smoothing, mixup/cutmix, drop-path).
+# - A. Dosovitskiy et al. *An Image is Worth 16x16 Words* (ViT). ICLR 2021, arXiv 2010.11929.
+# - CIFAR-10 anchors quoted in section 1: A. Hassani et al. *Escaping the Big Data Paradigm with Compact
+#   Transformers* (CCT), arXiv 2104.05704; S. H. Lee, S. Lee, B. C. Song. *Vision Transformer for Small-Size
+#   Datasets* (SPT + LSA), arXiv 2112.13492; A. Trockman, J. Z. Kolter. *Patches Are All You Need?* (ConvMixer),
+#   arXiv 2201.09792; K. Jordan. *airbench* (github.com/KellerJordan/cifar10-airbench); github.com/omihub777/ViT-CIFAR.
+# - I. Loshchilov, F. Hutter. *Decoupled Weight Decay Regularization* (AdamW). ICLR 2019, arXiv 1711.05101; and
+#   *SGDR: Stochastic Gradient Descent with Warm Restarts* (cosine schedule). ICLR 2017, arXiv 1608.03983.
+# - C. Szegedy et al. *Rethinking the Inception Architecture* (label smoothing). CVPR 2016, arXiv 1512.00567.
+# - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images* (CIFAR-10), 2009.
+# - PyTorch: `torch.optim.AdamW`, `torch.optim.lr_scheduler`, `torch.nn.functional.cross_entropy`
+#   (`label_smoothing`), `torch.autocast` (bf16), `torch.compile`; `ipywidgets.interact`.

@@ -26,7 +26,7 @@ def randn(*shape, seed=0):
 
 
 class ReferenceDynCnn(nn.Module):
-    """A transcription of the PAPER.md §4 pseudo-code for ``adaptive`` (the reference ``DynCnn``)."""
+    """``adaptive`` transcribed from the reference ``DynCnn`` (chapters/paper_notes.md)."""
 
     def __init__(self, dim):
         super().__init__()
@@ -362,30 +362,6 @@ def test_errors():
         layer(torch.zeros(1, 8, 0, 4))
     with pytest.raises(ValueError, match="unknown predictor"):
         dd.parameter_count("deep", 8)
-
-
-# ------------------------------------------------------------------------------------------------ exercises
-def test_exercise_checkers(capsys):
-    assert dd.check_exercise_1(2 * 384 * 384 + 11 * 384) and not dd.check_exercise_1(75_840)
-    assert dd.check_exercise_2(32 * 32 - 30 * 30) and not dd.check_exercise_2(4)
-
-    def shift_add(x, kernels, bias):
-        B, C, H, W = x.shape
-        padded = F.pad(x, (1, 1, 1, 1))
-        return bias.view(1, C, 1, 1) + sum(
-            padded[:, :, i : i + H, j : j + W] * kernels[:, :, i, j, None, None] for i in range(3) for j in range(3)
-        )
-
-    assert dd.check_exercise_3(shift_add)
-    assert not dd.check_exercise_3(lambda x, k, b: shift_add(x, k, b) - b.view(1, -1, 1, 1))  # forgets the bias
-    assert not dd.check_exercise_3(lambda x, k, b: shift_add(x, k.flip(-1), b))  # a convolution, not correlation
-    assert dd.check_exercise_4(2 * 2 * 9 * 192 * 192) and not dd.check_exercise_4(0)
-    assert "correct" in capsys.readouterr().out
-    assert dd.check_exercise(2, 124) and not dd.check_exercise(1, None)
-    assert "exercise 1: no answer yet" in capsys.readouterr().out
-    assert not dd.check_exercise_3("not a function")
-    with pytest.raises(ValueError, match="exercises 1, 2, 3 and 4"):
-        dd.check_exercise(5, 0)
 
 
 def test_benchmark_smoke():

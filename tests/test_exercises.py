@@ -1,10 +1,14 @@
-"""The shared answer checker behind every chapter's ``check_exercise``."""
+"""Every chapter's exercise checker (``wf_lessons.exercises.chNN``) and the helpers they share."""
 
 import importlib
+import math
 
 import pytest
+import torch
+import torch.nn.functional as F
 
-from wf_lessons.exercises import check_callable, check_number, report, wrong_type
+from wf_lessons.exercises import ch00, ch01, ch02, ch03, ch04, ch05, check_callable, check_number, report, wrong_type
+from wf_lessons.models import reference_dynamic_blocks
 
 
 def test_check_number_accepts_the_right_int():
@@ -67,16 +71,20 @@ def test_wrong_type_and_report(capsys):
 @pytest.mark.parametrize(
     ("module", "number", "answer", "printed"),
     [
-        ("attention", 2, 1152.0, "exercise 2: expected an int, got float"),
-        ("attention", 1, 196 * 64, "exercise 1: not quite: 12544 is too small"),
-        ("attention", 3, 7, "exercise 3: expected a function causal_mask(n), got int"),
-        ("dynamic_linear", 1, 1_402_848, "exercise 1: correct: 1,402,848"),
-        ("dynamic_linear", 2, 6.375, "exercise 2: correct: 6.375 C² MACs per token, against 4 C² for nn.Linear"),
-        ("dynamic_linear", 4, "f", "exercise 4: expected a function deep_weight(layer, x, hw), got str"),
-        ("dynamic_dwconv", 1, 4, "exercise 1: not quite: 4 is not it"),
-        ("dynamic_dwconv", 3, 3, "exercise 3: not quite: expected a function conv_fn(x, kernels, bias), got int"),
-        ("erf", 3, 1, "exercise 3: expected a bool, got int"),
-        ("erf", 4, 0.5, "exercise 4: not quite: 0.5 is too large"),
+        ("exercises.ch00", 1, 256, "exercise 1: correct: tokens of a 32x32 CIFAR-10 image with patch size 2 = 256"),
+        ("exercises.ch00", 1, 256.0, "exercise 1: expected an int, got float"),
+        ("exercises.ch01", 2, 1152.0, "exercise 2: expected an int, got float"),
+        ("exercises.ch01", 1, 196 * 64, "exercise 1: not quite: 12544 is too small"),
+        ("exercises.ch01", 3, 7, "exercise 3: expected a function causal_mask(n), got int"),
+        ("exercises.ch02", 1, 1_402_848, "exercise 1: correct: 1,402,848"),
+        ("exercises.ch02", 2, 6.375, "exercise 2: correct: 6.375 C² MACs per token, against 4 C² for nn.Linear"),
+        ("exercises.ch02", 4, "f", "exercise 4: expected a function deep_weight(layer, x, hw), got str"),
+        ("exercises.ch03", 1, 4, "exercise 1: not quite: 4 is not it"),
+        ("exercises.ch03", 3, 3, "exercise 3: not quite: expected a function conv_fn(x, kernels, bias), got int"),
+        ("exercises.ch04", 2, 768, "exercise 2: correct: 768 px, a 48² token grid"),
+        ("exercises.ch04", 3, "1, 4", "exercise 3: expected a tuple of ints, got str"),
+        ("exercises.ch05", 3, 1, "exercise 3: expected a bool, got int"),
+        ("exercises.ch05", 4, 0.5, "exercise 4: not quite: 0.5 is too large"),
         ("train", 2, "0.5", "exercise 2: expected a number, got str"),
         ("train", 3, None, "exercise 3: no answer yet"),
     ],
@@ -85,3 +93,100 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     checker = importlib.import_module(f"wf_lessons.{module}").check_exercise
     assert checker(number, answer) is printed.split(": ", 1)[1].startswith("correct")
     assert capsys.readouterr().out.startswith(printed)
+
+
+@pytest.mark.parametrize(("module", "count"), [(ch00, 3), (ch01, 3), (ch02, 5), (ch03, 5), (ch04, 5), (ch05, 4)])
+def test_every_checker_says_no_answer_yet_and_rejects_unknown_numbers(capsys, module, count):
+    assert all(module.check_exercise(number, None) is False for number in range(1, count + 1))
+    assert capsys.readouterr().out.count("no answer yet") == count
+    with pytest.raises(ValueError, match="has exercises"):
+        module.check_exercise(count + 1, 0)
+
+
+# ------------------------------------------------------------------------------------------------- chapter 00
+def test_ch00_accepts_right_answers_only():
+    assert ch00.check_exercise(1, 256) and ch00.check_exercise(2, 196)
+    assert ch00.check_exercise(3, 16) and ch00.check_exercise(3, 16.0)
+    assert not ch00.check_exercise(1, 64) and not ch00.check_exercise(3, 4)
+
+
+# ------------------------------------------------------------------------------------------------- chapter 01
+def test_ch01_accepts_right_answers_only(capsys):
+    assert ch01.check_exercise(1, 2 * 196 * 64)
+    assert not ch01.check_exercise(1, 196 * 64)
+    assert ch01.check_exercise(2, 6 * 192)
+    assert not ch01.check_exercise(2, 1000)
+    assert not ch01.check_exercise(2, 1152.0)  # a float is not an int answer
+    assert ch01.check_exercise(3, lambda n: torch.ones(n, n, dtype=torch.bool).tril())
+    assert not ch01.check_exercise(3, lambda n: torch.ones(n, n, dtype=torch.bool).triu())
+    assert not ch01.check_exercise(3, lambda n: torch.ones(n, n).tril())  # not boolean
+    assert not ch01.check_exercise(1, None)
+    assert "no answer yet" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="1, 2 and 3"):
+        ch01.check_exercise(4, 0)
+
+
+# ------------------------------------------------------------------------------------------------- chapter 02
+def deep_weight(layer, x, hw):
+    b, n, c = x.shape
+    p = F.avg_pool2d(x.transpose(1, 2).reshape(b, c, *hw), 2).flatten(2).transpose(1, 2)
+    u, v = torch.split(layer.wfm(p), [layer.w1.shape[0], layer.w2.shape[0]], dim=-1)
+    k = F.silu(layer.hidden1(F.silu(u))) @ layer.w1
+    v = F.silu(layer.hidden2(F.silu(v))) @ layer.w2
+    w = k.transpose(1, 2) @ v * c**-0.5 / n
+    return w / (w.norm(dim=1, keepdim=True) + 1)
+
+
+def test_ch02_accepts_right_and_rejects_wrong_answers(capsys):
+    assert ch02.check_exercise(1, 1_402_848) and not ch02.check_exercise(1, 1_402_847)
+    assert ch02.check_exercise(2, 6.375) and not ch02.check_exercise(2, 6.4)
+    assert ch02.check_exercise(3, 48) and not ch02.check_exercise(3, 49)
+    assert ch02.check_exercise(5, 49) and not ch02.check_exercise(5, 48)
+    assert ch02.check_exercise(4, deep_weight)
+    assert not ch02.check_exercise(4, lambda layer, x, hw: deep_weight(layer, x, hw) * 1.01)
+    assert not ch02.check_exercise(1, None) and not ch02.check_exercise(1, "1402848")
+    with pytest.raises(ValueError):
+        ch02.check_exercise(6, 0)
+    assert "correct" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------- chapter 03
+def test_ch03_checkers(capsys):
+    assert ch03.check_exercise(1, 2 * 384 * 384 + 11 * 384) and not ch03.check_exercise(1, 75_840)
+    assert ch03.check_exercise(2, 32 * 32 - 30 * 30) and not ch03.check_exercise(2, 4)
+
+    def shift_add(x, kernels, bias):
+        B, C, H, W = x.shape
+        padded = F.pad(x, (1, 1, 1, 1))
+        return bias.view(1, C, 1, 1) + sum(
+            padded[:, :, i : i + H, j : j + W] * kernels[:, :, i, j, None, None] for i in range(3) for j in range(3)
+        )
+
+    assert ch03.check_exercise(3, shift_add)
+    assert not ch03.check_exercise(3, lambda x, k, b: shift_add(x, k, b) - b.view(1, -1, 1, 1))  # forgets the bias
+    assert not ch03.check_exercise(3, lambda x, k, b: shift_add(x, k.flip(-1), b))  # a convolution, not correlation
+    assert ch03.check_exercise(4, 2 * 2 * 9 * 192 * 192) and not ch03.check_exercise(4, 0)
+    assert "correct" in capsys.readouterr().out
+    assert ch03.check_exercise(2, 124) and not ch03.check_exercise(1, None)
+    assert "exercise 1: no answer yet" in capsys.readouterr().out
+    assert not ch03.check_exercise(3, "not a function")
+    assert ch03.check_exercise(5, 3.0) is False
+    with pytest.raises(ValueError, match="exercises 1, 2, 3, 4 and 5"):
+        ch03.check_exercise(6, 0)
+
+
+# ------------------------------------------------------------------------------------------------- chapter 04
+def test_ch04_accepts_right_answers_only():
+    assert ch04.check_exercise(2, 16 * math.isqrt(6 * 384)) and not ch04.check_exercise(2, 752)
+    assert ch04.check_exercise(3, reference_dynamic_blocks(20)) and ch04.check_exercise(3, [1, 4, 7, 10, 13, 16, 19])
+    assert not ch04.check_exercise(3, (0, 3, 6))
+    assert ch04.check_exercise(4, 0.14) and not ch04.check_exercise(4, 0.16)  # 12 blocks of 4·d·N² FLOPs: 0.142
+    assert 3.5 < ch04._patch_flop_ratio() < 4.0  # 4× fewer tokens; the patch embedding's work does not shrink
+    assert ch04.check_exercise(5, ch04._patch_flop_ratio()) and not ch04.check_exercise(5, 4.0)
+
+
+# ------------------------------------------------------------------------------------------------- chapter 05
+@pytest.mark.parametrize(("number", "right", "wrong"), [(1, 54, 52), (2, 32, 31), (3, True, False), (4, 0.01, 0.2)])
+def test_ch05_accepts_right_answers_only(number, right, wrong):
+    assert ch05.check_exercise(number, right) is True
+    assert ch05.check_exercise(number, wrong) is False

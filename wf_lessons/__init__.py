@@ -4,7 +4,7 @@ Modules (each introduced by a chapter, each reusable in coursework):
 
 - ``config``          quick mode, data folder, device, seeding
 - ``envcheck``        is this machine ready for the course?
-- ``exercises``       checking exercise answers (the messages every chapter prints)
+- ``exercises``       every chapter's exercise checkers (``exercises.ch01`` ...) and the helpers they share
 - ``data``            CIFAR-10 as uint8 tensors, device-resident batch iterator
 - ``attention``       softmax attention read as an MLP with predicted weights
 - ``complexity``      counted FLOPs and timing helpers

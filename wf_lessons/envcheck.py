@@ -50,21 +50,3 @@ def tokens(image_size: int, patch_size: int) -> int:
     if image_size % patch_size:
         raise ValueError(f"image size {image_size} is not a multiple of the patch size {patch_size}")
     return (image_size // patch_size) ** 2
-
-
-_EXERCISES = {
-    1: ("tokens of a 32x32 CIFAR-10 image with patch size 2", tokens(32, 2)),
-    2: ("tokens of a 224x224 ImageNet image with patch size 16", tokens(224, 16)),
-    3: ("how many times more entries the N x N attention matrix has at 448 px than at 224 px (patch 16)",
-        (tokens(448, 16) / tokens(224, 16)) ** 2),
-}
-
-
-def check_exercise(number: int, answer: float) -> str:
-    """Check the answer to exercise ``number`` of chapter 00; returns a sentence saying whether it is right."""
-    if number not in _EXERCISES:
-        raise ValueError(f"chapter 00 has exercises {sorted(_EXERCISES)}, not {number!r}")
-    what, expected = _EXERCISES[number]
-    if abs(float(answer) - expected) < 1e-9:
-        return f"Exercise {number}: correct, {what} = {answer}."
-    return f"Exercise {number}: not yet: {answer} is not the number of {what}. Try again."

@@ -1,7 +1,8 @@
-"""Checking exercise answers: the messages every chapter's ``check_exercise`` prints.
+"""Exercise checkers for every chapter, and the helpers they share.
 
-Each chapter module keeps its own exercises (the expected values, the tests a submitted function must pass) and
-uses these helpers for what they share:
+Each chapter's exercises are checked by ``wf_lessons.exercises.chNN.check_exercise(number, answer)``: the expected
+values and the tests a submitted function must pass live there, beside the exercises, not in the library modules
+that coursework imports. One module per chapter (``ch00`` ... ``ch05``; later chapters add theirs). They share:
 
 - :func:`check_number` compares a numeric answer with the expected one and says why it is wrong;
 - :func:`check_callable` rejects an answer that is not a function before testing it;
@@ -12,6 +13,9 @@ A checker returns ``(ok, message)``, so that it can be tested without capturing 
 
     ok, message = check_number(answer, 1152, integer=True)
     return report(2, ok, message)  # prints "exercise 2: correct: 1152"
+
+Every ``check_exercise`` prints ``exercise N: no answer yet`` and returns False for ``None`` (the value an
+unsolved exercise cell assigns), and raises ``ValueError`` for an exercise number the chapter does not have.
 """
 
 from __future__ import annotations
