@@ -13,10 +13,16 @@ Modules (each introduced by a chapter, each reusable in coursework):
 - ``models``          WeightFormer, the ViT/DeiT baseline, named configurations
 - ``erf``             effective receptive fields
 - ``augment``         batched augmentations on the device (RandAugment, erasing, mixup, CutMix)
-- ``train``           the training loop and its command line
+- ``train``           training: recipe and presets, loop, checkpoints, command line (``--dry-run``)
+- ``headline``        the headline GPU run in one command (fits the epochs to a time budget)
+- ``ablate``          the predictor study (chapter 07): grid, resumable command, summary, ``compare``
+- ``pretrained``      trained course models shipped with the package, and their check
 - ``bench``           benchmark commands
+- ``diagrams``        schematic figures (attention as an MLP, dynamic layers, the blocks)
+- ``checks``          argument checks shared by the package
+- ``atomic``          atomic writes and exclusive run-name claims
 - ``runlog``          run logs under ``data/runs/`` (what produced every quoted number)
-- ``notebooks``       rendering chapters and checking that they match their source
+- ``notebooks``       rendering chapters, checking them against their source, student copies
 """
 
 __version__ = "0.1.0"

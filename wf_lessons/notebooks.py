@@ -3,13 +3,29 @@
 ``python -m wf_lessons.notebooks render [chapters/NN_slug.py ...]`` executes each chapter in a fresh kernel and
 writes the notebook with its outputs, storing the SHA-256 of the ``.py`` it was rendered from in the notebook
 metadata. ``python -m wf_lessons.notebooks check`` reports every pair whose cells differ or whose outputs are
-stale. The tests call :func:`pair_problems`, so a stale notebook fails CI.
+stale, and every student copy that is missing or out of date. The tests call :func:`pair_problems` and
+:func:`student_problems`, so a stale notebook fails CI.
+
+Student copies (``python -m wf_lessons.notebooks student [chapters/NN_slug.py ...]``, ``make student``) are made
+from each chapter's rendered notebook and written to ``chapters/student/NN_slug.ipynb``. A *solution cell* is a code
+cell tagged ``solution`` whose first line is ``# hint: <text>``; in the student copy it becomes a stub::
+
+    # hint: <text>
+    raise NotImplementedError("<text>")
+
+Everything else (prose, the checker cells that call ``wf_lessons.exercises``) stays as it is; outputs are kept up to
+the first solution cell and cleared from there on, so no solution's output shows. Every chapter gets a student
+copy, also one without solution cells (then it equals the instructor's edition). The copy records the SHA-256 of
+the ``.py`` its notebook was rendered from, like the instructor's edition.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,7 +36,10 @@ import nbformat
 from wf_lessons import atomic, config, runlog
 
 CHAPTERS_DIR = config.REPO_ROOT / "chapters"
+STUDENT_DIR = CHAPTERS_DIR / "student"
 METADATA_KEY = "wf_lessons"
+SOLUTION_TAG = "solution"
+HINT_LINE = re.compile(r"#\s*hint:\s*(?P<hint>\S.*?)\s*$")
 
 
 def chapter_sources(folder: Path = CHAPTERS_DIR) -> list[Path]:
@@ -63,9 +82,40 @@ def pair_problems(py_path: Path) -> list[str]:
     return problems
 
 
+def _client_class():
+    """``nbclient.NotebookClient`` that waits for the kernel's replies in one-second slices.
+
+    nbclient sometimes misses a reply after a widget's messages (jupyter/nbclient#312): one long wait then sits
+    until the cell's whole timeout although the reply has arrived. Short waits, repeated, pick it up at once.
+    """
+    from queue import Empty
+
+    from nbclient import NotebookClient
+
+    class SlicedWaitClient(NotebookClient):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            channel, get_msg = kc.shell_channel, kc.shell_channel.get_msg
+
+            async def sliced_get_msg(timeout: float | None = None):
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while True:
+                    left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+                    try:
+                        return await get_msg(timeout=left)
+                    except Empty:
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise
+
+            channel.get_msg = sliced_get_msg
+            return kc
+
+    return SlicedWaitClient
+
+
 def render(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> Path:
     """Execute a chapter source in a fresh kernel and write its notebook (atomically), outputs included."""
-    from nbclient import NotebookClient
+    NotebookClient = _client_class()
 
     py_path = Path(py_path).resolve()
     notebook = jupytext.read(py_path)
@@ -91,22 +141,150 @@ def render(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> P
     return nb_path
 
 
+def _is_solution(cell: nbformat.NotebookNode) -> bool:
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", ())
+
+
+def solution_hint(cell: nbformat.NotebookNode, where: str = "notebook", index: int | None = None) -> str:
+    """The hint of a solution cell (the text after ``# hint:`` on its first line).
+
+    Raises ``ValueError`` naming ``where`` (the chapter) and the cell ``index`` when the cell is not a code cell or
+    its first line is not ``# hint: <text>``.
+    """
+    label = f"{where}, cell {index}" if index is not None else where
+    if cell.cell_type != "code":
+        raise ValueError(f"{label}: only code cells can be tagged {SOLUTION_TAG!r} (this is a {cell.cell_type} cell)")
+    first = cell.source.lstrip("\n").split("\n", 1)[0]
+    match = HINT_LINE.fullmatch(first.strip())
+    if match is None:
+        raise ValueError(
+            f"{label}: a cell tagged {SOLUTION_TAG!r} must start with a line '# hint: <text>' "
+            f"(the student copy keeps it as the stub's hint); its first line is {first!r}"
+        )
+    return match["hint"]
+
+
+def solution_stub(cell: nbformat.NotebookNode, where: str = "notebook", index: int | None = None) -> str:
+    """The source that replaces a solution cell: its hint line, then ``raise NotImplementedError("<hint>")``."""
+    hint = solution_hint(cell, where, index)
+    first = cell.source.lstrip("\n").split("\n", 1)[0].rstrip()
+    return f"{first}\nraise NotImplementedError({json.dumps(hint, ensure_ascii=False)})"
+
+
+def student_notebook(notebook: nbformat.NotebookNode, where: str = "notebook") -> nbformat.NotebookNode:
+    """The student copy of a rendered notebook (a new notebook; the argument is not changed).
+
+    Solution cells become stubs (see :func:`solution_stub`) with no outputs and no execution count; every other
+    cell keeps its source and tags, and its outputs only when it comes before the first solution cell.
+    ``where`` names the chapter in error messages.
+    """
+    student = copy.deepcopy(notebook)
+    seen_solution = False
+    for index, cell in enumerate(student.cells):
+        if _is_solution(cell):
+            cell.source = solution_stub(cell, where, index)
+            seen_solution = True
+        if cell.cell_type == "code" and seen_solution:
+            cell.outputs = []
+            cell.execution_count = None
+    stored = notebook.metadata.get(METADATA_KEY, {})
+    student.metadata[METADATA_KEY] = {
+        "edition": "student",
+        "source_sha256": stored.get("source_sha256"),
+        "solution_cells": sum(_is_solution(c) for c in notebook.cells),
+    }
+    return student
+
+
+def student_path(py_path: Path, folder: Path | None = None) -> Path:
+    """Where the student copy of a chapter goes: ``<chapters>/student/NN_slug.ipynb`` (or ``folder/NN_slug.ipynb``)."""
+    py_path = Path(py_path)
+    return (folder or py_path.parent / "student") / py_path.with_suffix(".ipynb").name
+
+
+def _student_text(py_path: Path) -> str:
+    py_path = Path(py_path)
+    notebook = nbformat.read(py_path.with_suffix(".ipynb"), as_version=4)
+    text = nbformat.writes(student_notebook(notebook, where=py_path.with_suffix(".ipynb").name))
+    return text if text.endswith("\n") else text + "\n"  # as nbformat.write ends a file
+
+
+def write_student(py_path: Path, folder: Path | None = None) -> Path:
+    """Write the student copy of one chapter from its rendered notebook (atomically); returns its path.
+
+    Raises ``ValueError`` when the chapter's pair is inconsistent or stale (render it first: ``make chapters``) or
+    when a solution cell has no hint line.
+    """
+    py_path = Path(py_path)
+    problems = pair_problems(py_path)
+    if problems:
+        raise ValueError("; ".join(problems) + " (render the chapter first: `make chapters`)")
+    text = _student_text(py_path)
+    out = student_path(py_path, folder)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(out) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return out
+
+
+def student_problems(py_path: Path, folder: Path | None = None) -> list[str]:
+    """Everything wrong with one chapter's student copy (an empty list when it is current)."""
+    py_path = Path(py_path)
+    out = student_path(py_path, folder)
+    if not out.exists():
+        return [f"student/{out.name} is missing: run `make student`"]
+    problems = []
+    try:
+        expected = _student_text(py_path)
+    except (ValueError, FileNotFoundError) as error:
+        return [f"student/{out.name} cannot be made: {error}"]
+    if out.read_text(encoding="utf-8") != expected:
+        source = py_path.with_suffix(".ipynb").name
+        problems.append(f"student/{out.name} differs from what `make student` makes from {source}: run it")
+    stored = nbformat.read(out, as_version=4).metadata.get(METADATA_KEY, {}).get("source_sha256")
+    if stored != source_hash(py_path):
+        problems.append(
+            f"student/{out.name} was not made from the current {py_path.name}: `make chapters`, then `make student`"
+        )
+    return problems
+
+
+def _chapter_paths(parser: argparse.ArgumentParser, paths: list[Path]) -> list[Path]:
+    chosen = [p.with_suffix(".py") if p.suffix == ".ipynb" else p for p in paths] or chapter_sources()
+    for path in chosen:
+        if path.suffix != ".py" or not path.exists():
+            parser.error(f"{path} is not a chapter source (expected chapters/NN_slug.py)")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.notebooks", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="execute chapters and store their outputs")
     r.add_argument("paths", nargs="*", type=Path, help="chapter sources (default: all of chapters/)")
     r.add_argument("--timeout", type=int, default=900, help="seconds per cell")
-    sub.add_parser("check", help="report pairs that differ or are stale")
+    s = sub.add_parser("student", help="write chapters/student/NN_slug.ipynb: solution cells replaced by stubs")
+    s.add_argument("paths", nargs="*", type=Path, help="chapter sources (default: all of chapters/)")
+    sub.add_parser("check", help="report pairs that differ or are stale, and stale student copies")
     args = parser.parse_args(argv)
     if args.command == "render":
-        for path in args.paths or chapter_sources():
-            if path.suffix != ".py" or not path.exists():
-                parser.error(f"{path} is not a chapter source (expected chapters/NN_slug.py)")
+        for path in _chapter_paths(parser, args.paths):
             render(path, timeout=args.timeout)
         return 0
-    problems = [p for path in chapter_sources() for p in pair_problems(path)]
-    print("\n".join(problems) or "all chapter pairs are consistent")
+    if args.command == "student":
+        failed = 0
+        for path in _chapter_paths(parser, args.paths):
+            try:
+                out = write_student(path)
+            except ValueError as error:
+                print(f"error: {error}", file=sys.stderr)
+                failed += 1
+                continue
+            stubs = nbformat.read(out, as_version=4).metadata[METADATA_KEY]["solution_cells"]
+            print(f"wrote {out} ({stubs} solution cells replaced by stubs)")
+        return 1 if failed else 0
+    problems = [p for path in chapter_sources() for p in pair_problems(path) + student_problems(path)]
+    print("\n".join(problems) or "all chapter pairs and student copies are consistent")
     return 1 if problems else 0
 
 
