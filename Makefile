@@ -1,7 +1,9 @@
 # The few commands a reader needs. Each sets up .venv first (idempotent: reinstalls only when pyproject.toml changes).
 #   make lab        set up and open the course in JupyterLab
 #   make test       set up and run every test (package tests, lint, every chapter under nbval in quick mode)
+#   make browser-test  run every chapter in JupyterLab in headless Chromium (needs chromium + playwright)
 #   make chapters   re-render every chapter notebook from its .py source, outputs included
+#   make student    write chapters/student/NN_slug.ipynb: the chapters with exercise solutions replaced by stubs
 #   make data       get CIFAR-10 (download, or CIFAR10_ARCHIVE=path/to/cifar10-jpg.tar.gz to extract one)
 
 PYTHON ?= python3
@@ -13,31 +15,44 @@ CHAPTERS ?=
 # JupyterLab refuses to run as root (containers) unless told to
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test lint chapters data
+.PHONY: setup lab test lint chapters student data browser-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# The kernel is this environment's own python3 (the name the chapters' notebooks use), registered inside .venv, never
+# user-wide: a notebook opened from this checkout runs on this checkout's package and data.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m ipykernel install --user --name wf-lessons --display-name "wf-lessons (.venv)" >/dev/null
+	$(PY) -m ipykernel install --sys-prefix >/dev/null
 	touch $@
 
 setup: $(STAMP)
 
+# Served from the repository root, so that jupytext finds [tool.jupytext] in pyproject.toml (it looks no higher than
+# the server's root) and pairs each chapter's .py with its .ipynb; the file browser opens on chapters/.
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=chapters $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/chapters $(LAB_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check wf_lessons tests
 
 test: lint
-	WF_QUICK=$${WF_QUICK:-1} $(PY) -m pytest tests chapters --nbval-lax --nbval-current-env \
+	$(PY) -m wf_lessons.data check
+	WF_NO_DOWNLOAD=1 WF_QUICK=$${WF_QUICK:-1} $(PY) -m pytest tests chapters --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with chapters/nbval_sanitize.cfg $(PYTEST_ARGS)
 
 chapters: setup
 	WF_QUICK=$${WF_QUICK:-1} TQDM_DISABLE=1 $(PY) -m wf_lessons.notebooks render $(CHAPTERS)
 
+student: setup
+	$(PY) -m wf_lessons.notebooks student $(CHAPTERS)
+
 data: setup
 	$(PY) -m wf_lessons.data prepare $(if $(CIFAR10_ARCHIVE),--archive "$(CIFAR10_ARCHIVE)")
+
+# JupyterLab in headless Chromium (Debian's `chromium` package, driven by Playwright for Python): every chapter run,
+# every widget moved, screenshots in .browser-test/. Skipped with a hint when Chromium or Playwright is missing.
+browser-test: setup
+	$(PY) -m pytest tests/browser -m browser $(PYTEST_ARGS)

@@ -517,8 +517,7 @@ def show_prediction(index: int = 0, block: int = dynamic[0]) -> None:
         axes[2].axvline(x - 0.5, color="white", lw=2)
     axes[2].axhline(2.5, color="white", lw=2)
     fig.colorbar(shown, ax=axes[2], fraction=0.03, pad=0.02)
-    axes[2].set_title(f"block {block}: predicted change D of the first {show} DWC kernels\n(one 3×3 tile per "
-                      "channel)", fontsize=8)
+    axes[2].set_title(f"block {block}: predicted change D,\nfirst {show} DWC kernels (3×3 each)", fontsize=8)
     axes[2].axis("off")
     limit = delta_w.abs().max()
     axes[3].imshow(delta_w[:, : 2 * c], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")

@@ -7,7 +7,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wf_lessons.exercises import ch00, ch01, ch02, ch03, ch04, ch05, check_callable, check_number, report, wrong_type
+from wf_lessons.exercises import (
+    ch00,
+    ch01,
+    ch02,
+    ch03,
+    ch04,
+    ch05,
+    ch06,
+    ch07,
+    check_callable,
+    check_number,
+    report,
+    wrong_type,
+)
 from wf_lessons.models import reference_dynamic_blocks
 
 
@@ -85,8 +98,8 @@ def test_wrong_type_and_report(capsys):
         ("exercises.ch04", 3, "1, 4", "exercise 3: expected a tuple of ints, got str"),
         ("exercises.ch05", 3, 1, "exercise 3: expected a bool, got int"),
         ("exercises.ch05", 4, 0.5, "exercise 4: not quite: 0.5 is too large"),
-        ("train", 2, "0.5", "exercise 2: expected a number, got str"),
-        ("train", 3, None, "exercise 3: no answer yet"),
+        ("exercises.ch06", 2, "0.5", "exercise 2: expected a number, got str"),
+        ("exercises.ch06", 3, None, "exercise 3: no answer yet"),
     ],
 )
 def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, number, answer, printed):
@@ -95,7 +108,10 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     assert capsys.readouterr().out.startswith(printed)
 
 
-@pytest.mark.parametrize(("module", "count"), [(ch00, 3), (ch01, 3), (ch02, 5), (ch03, 5), (ch04, 5), (ch05, 4)])
+CHECKERS = [(ch00, 3), (ch01, 3), (ch02, 5), (ch03, 5), (ch04, 5), (ch05, 4), (ch06, 5), (ch07, 4)]
+
+
+@pytest.mark.parametrize(("module", "count"), CHECKERS)
 def test_every_checker_says_no_answer_yet_and_rejects_unknown_numbers(capsys, module, count):
     assert all(module.check_exercise(number, None) is False for number in range(1, count + 1))
     assert capsys.readouterr().out.count("no answer yet") == count
@@ -190,3 +206,15 @@ def test_ch04_accepts_right_answers_only():
 def test_ch05_accepts_right_answers_only(number, right, wrong):
     assert ch05.check_exercise(number, right) is True
     assert ch05.check_exercise(number, wrong) is False
+
+
+# ------------------------------------------------------------------------------------------------- chapter 07
+def test_ch07_answers_follow_the_committed_logs():
+    from wf_lessons import ablate, runlog
+
+    summary = runlog.read(ablate.summary_name("study-cpu"))
+    gain = ablate.compare(summary, "released")
+    assert ch07.check_exercise(1, gain["diff_points"]) and not ch07.check_exercise(1, gain["diff_points"] + 0.5)
+    assert ch07.check_exercise(2, gain["real"]) and not ch07.check_exercise(2, not gain["real"])
+    assert not ch07.check_exercise(2, 1)  # a bool, not an int
+    assert ch07.check_exercise(3, 45_216) and not ch07.check_exercise(3, 45_216.0)

@@ -74,10 +74,11 @@ def summary_name(preset: str) -> str:
 
 
 def config(preset: str, variant: str, seed: int, **settings: Any) -> TrainConfig:
-    """The training configuration of one run of the grid (``settings``: e.g. ``progress=False``)."""
+    """The training configuration of one run of the grid (``settings``: e.g. ``progress=False``; a ``run_name``
+    given there replaces the grid's, for runs outside the study)."""
     model, overrides = variants(preset)[variant]
-    return TrainConfig(model=model, preset=preset, seed=seed, model_overrides=dict(overrides),
-                       run_name=run_name(preset, variant, seed), **settings)
+    settings = {"run_name": run_name(preset, variant, seed)} | settings
+    return TrainConfig(model=model, preset=preset, seed=seed, model_overrides=dict(overrides), **settings)
 
 
 def status(cfg: TrainConfig) -> str:
