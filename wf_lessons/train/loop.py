@@ -140,9 +140,8 @@ def _load_data(cfg: TrainConfig, data: Data | None, device: torch.device) -> _Da
     test_loader = (eval_loader if cfg.eval_per_class == 0 else
                    DeviceLoader(test_x, test_y, min(cfg.eval_batch_size, test_x.shape[0]), train=False, device=device))
     steps = len(train_loader) if cfg.steps_per_epoch == 0 else min(cfg.steps_per_epoch, len(train_loader))
-    return _Data(train_x, train_loader, eval_loader, test_loader, source, steps, int(eval_x.shape[0]),
-                 int(test_x.shape[0]),
-                 time.perf_counter() - start)
+    return _Data(train_x, train_loader, eval_loader, test_loader, source, steps, num_eval=int(eval_x.shape[0]),
+                 num_test=int(test_x.shape[0]), seconds=time.perf_counter() - start)
 
 
 # ----------------------------------------------------------------------------------------- settings
