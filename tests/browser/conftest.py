@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,19 @@ class Lab:
 
     def page_url(self, path: str = "lab") -> str:
         return f"{self.url}/{path}{'&' if '?' in path else '?'}token={self.token}"
+
+    def redirect(self, path: str) -> str | None:
+        """Where the server sends a browser asking for `path` (the Location of its redirect, without the query)."""
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        try:
+            urllib.request.build_opener(NoRedirect).open(self.page_url(path), timeout=10)
+        except urllib.error.HTTPError as response:
+            return urllib.parse.urlsplit(response.headers.get("Location", "")).path or None
+        return None
 
     def api(self, path: str, method: str = "GET") -> dict | list | None:
         request = urllib.request.Request(

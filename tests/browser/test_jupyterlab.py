@@ -298,9 +298,11 @@ def test_py_source_opens_as_paired_notebook(page, lab, artifacts):
     outputs stored in the paired .ipynb, and its kernel runs this checkout's environment."""
     source = min(CHAPTERS).with_suffix(".py")
     path = source.relative_to(REPO_ROOT).as_posix()
-    page.goto(lab.page_url(""))  # the default URL: the file browser on chapters/
+    assert lab.redirect("") == "/lab/tree/chapters", "`make lab` should open its file browser on chapters/"
+    page.goto(lab.page_url("lab/tree/chapters?reset"))  # that page, without the layout the tests before left
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=120_000)
     page.evaluate("async () => { await window.jupyterapp.restored; }")
+    page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")
     item = page.locator(".jp-DirListing-item", has=page.locator(".jp-DirListing-itemText", has_text=source.name))
     item.click(button="right")
     page.locator(".lm-Menu-content .lm-Menu-itemLabel", has_text=re.compile(r"^Open With$")).hover()
