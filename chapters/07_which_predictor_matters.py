@@ -50,61 +50,73 @@ print(f"quick mode: {QUICK}; device: {config.device()}")
 # ## 2. The longest CPU runs: WeightFormer, its static control, DeiT
 #
 # The `cpu` preset (chapter 06) is the longest training a learner would run on a laptop: 15 epochs on the whole
-# training set, one thread each, so that two models train side by side on two cores. It trained three models with
-# seed 0: `wf-cifar-cpu` (patch 4, width 64, six blocks, blocks 1 and 4 dynamic), **the same network with every
-# block static** (`dynamic_blocks=()`), and `deit-cifar-cpu`, a DeiT of about the same size. These are the models
-# `wf_lessons.pretrained` ships.
+# training set, one thread each, so that two models train side by side on two cores. It trained three models:
+# `wf-cifar-cpu` (patch 4, width 64, six blocks, blocks 1 and 4 dynamic), **the same network with every block
+# static** (`dynamic_blocks=()`), and `deit-cifar-cpu`, a DeiT of about the same size; seed 0 of each is the model
+# `wf_lessons.pretrained` ships. The cell reads every seed whose log is committed.
 
 # %%
-CPU_RUNS = {"WeightFormer": "train-wf-cifar-cpu-cpu-seed0",
-            "all-static control": "train-wf-cifar-cpu-all-static-cpu-seed0",
-            "DeiT": "train-deit-cifar-cpu-cpu-seed0"}
-cpu_logs = {label: runlog.read(name) for label, name in CPU_RUNS.items()}
-print(f"{'model':<20}{'params':>9}{'MFLOPs':>8}{'epochs':>7}{'test acc':>10}{'wall min':>9}  bf16")
-for label, log in cpu_logs.items():
-    wall = (log["process_wall_s"] or log["wall_s"]) / 60
-    print(f"{label:<20}{log['parameters']:>9,}{log['flops_per_image'] / 1e6:>8.1f}{log['epochs_done']:>7}"
-          f"{log['test_acc']:>10.2%}{wall:>9.1f}  {log['bf16']}")
-for label, log in cpu_logs.items():
-    print(f"  {label}: {log['command']}\n    commit {log['git_commit']}"
-          + (f", local changes to {', '.join(log['git_dirty'])}" if log.get("git_dirty") else "")
-          + f"; {log['device']}; started {log['started']}")
+CPU_RUNS = {"WeightFormer": "train-wf-cifar-cpu-cpu-seed*",
+            "all-static control": "train-wf-cifar-cpu-all-static-cpu-seed*",
+            "DeiT": "train-deit-cifar-cpu-cpu-seed*"}
+cpu_logs = {label: sorted((runlog.read(p) for p in config.runs_dir().glob(f"{pattern}.json")),
+                          key=lambda log: log["seed"]) for label, pattern in CPU_RUNS.items()}
+print(f"{'model':<20}{'seed':>5}{'params':>9}{'MFLOPs':>8}{'epochs':>7}{'test acc':>10}{'wall min':>9}  bf16")
+for label, logs in cpu_logs.items():
+    for log in logs:
+        wall = (log["process_wall_s"] or log["wall_s"]) / 60
+        print(f"{label:<20}{log['seed']:>5}{log['parameters']:>9,}{log['flops_per_image'] / 1e6:>8.1f}"
+              f"{log['epochs_done']:>7}{log['test_acc']:>10.2%}{wall:>9.1f}  {log['bf16']}")
+for label, logs in cpu_logs.items():
+    for log in logs:
+        print(f"  {label}, seed {log['seed']}: {log['command']}\n    commit {log['git_commit']}"
+              + (f", local changes to {', '.join(log['git_dirty'])}" if log.get("git_dirty") else "")
+              + f"; {log['device']}; started {log['started']}")
 
 # %% [markdown]
 # The test accuracy is on all 10,000 test images, without test-time augmentation; the per-epoch points below are
 # on 1,000 of them. The wall time is end to end (Python start to the final evaluation) on a 2-core machine that was
-# never quiet: the WeightFormer and the DeiT trained side by side while the course's other work (tests, notebook
-# renders) ran too, and the static control trained later, beside the study's runs. So do not compare the models'
-# times; read the time axis as "what this machine gave". Section 4 compares speeds measured in like conditions.
+# rarely quiet: the seed-0 WeightFormer and DeiT trained side by side while the course's other work (tests,
+# notebook renders) ran too, and the other runs beside the study's runs or beside each other. So do not compare
+# the models' times; read the time axis as "what this machine gave". Section 4 compares speeds measured in like
+# conditions.
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
-for (label, log), style in zip(cpu_logs.items(), ("o-", "s-", "^--")):
-    acc = [e["test_acc"] for e in log["epochs"]]
-    ax1.plot([e["epoch"] for e in log["epochs"]], acc, style, ms=4, label=label)
-    ax2.plot([e["train_s"] / 60 for e in log["epochs"]], acc, style, ms=4, label=label)
+for (label, logs), colour in zip(cpu_logs.items(), ("tab:green", "0.4", "tab:purple")):
+    for log, style in zip(logs, ("o-", "s--", "^:")):
+        acc = [e["test_acc"] for e in log["epochs"]]
+        name = f"{label}, seed {log['seed']}"
+        ax1.plot([e["epoch"] for e in log["epochs"]], acc, style, color=colour, ms=3, label=name)
+        ax2.plot([e["train_s"] / 60 for e in log["epochs"]], acc, style, color=colour, ms=3, label=name)
 ax1.set_xlabel("epoch")
 ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
 ax2.set_xlabel("training time (min)")
 for ax in (ax1, ax2):
     ax.set_ylabel("test accuracy (1,000 images)")
     ax.grid(alpha=0.3)
-ax1.legend()
-plt.suptitle("the cpu preset: 15 epochs, one thread each, seed 0")
+ax1.legend(fontsize=7)
+plt.suptitle("the cpu preset: 15 epochs, one thread each")
 plt.tight_layout()
 plt.show()
 
 # %%
-wf, static, deit = (cpu_logs[k]["test_acc"] for k in CPU_RUNS)
-print(f"WeightFormer - all-static control: {100 * (wf - static):+.2f} points")
-print(f"WeightFormer - DeiT:               {100 * (wf - deit):+.2f} points")
+def accuracy(label: str) -> dict[int, float]:
+    """Test accuracy per seed of one of the three models."""
+    return {log["seed"]: log["test_acc"] for log in cpu_logs[label]}
+
+
+wf, static, deit = (accuracy(k) for k in CPU_RUNS)
+for other, name in ((static, "all-static control"), (deit, "DeiT")):
+    paired = [f"seed {s}: {100 * (wf[s] - other[s]):+.2f}" for s in sorted(wf) if s in other]
+    print(f"WeightFormer - {name}: " + ", ".join(paired) + " points")
 print(f"extra parameters of the two dynamic blocks: "
-      f"{cpu_logs['WeightFormer']['parameters'] - cpu_logs['all-static control']['parameters']:,}")
+      f"{cpu_logs['WeightFormer'][0]['parameters'] - cpu_logs['all-static control'][0]['parameters']:,}")
 
 # %% [markdown]
-# One seed per model is a single draw: section 4 shows how much accuracy moves between seeds of the same
-# configuration. These runs tell us the *size* of the effect at this scale; the study below tells us whether
-# differences of that size can be told apart from seed noise.
+# One or two seeds per model are few draws: section 4 shows how much accuracy moves between seeds of the same
+# configuration. These runs tell us the *size* of the effect at this scale after a longer training; the study
+# below tells us whether differences of that size can be told apart from seed noise.
 #
 # ## 3. The study's design
 #
@@ -276,7 +288,9 @@ print("  variants really better than the all-static control:", ", ".join(gains) 
 print("  variants really worse than the all-static control: ", ", ".join(losses) or "none")
 speed = table["all-static"]["images_per_s"] / table["released"]["images_per_s"]
 print(f"  the all-static control trained {speed:.1f}x as many images per second as the released pair")
-print(f"cpu preset (15 epochs, 1 seed): WeightFormer - all-static = {100 * (wf - static):+.2f} points")
+for seed in sorted(set(wf) & set(static)):
+    print(f"cpu preset (15 epochs), seed {seed}: WeightFormer - all-static = {100 * (wf[seed] - static[seed]):+.2f} "
+          "points")
 
 # %% [markdown]
 # How to read them:
@@ -289,8 +303,8 @@ print(f"cpu preset (15 epochs, 1 seed): WeightFormer - all-static = {100 * (wf -
 #   first.
 # - **Two epochs measure early learning, not final accuracy.** The study's budget (about two minutes per run on
 #   one thread) makes 36 runs possible on a CPU; it favours whatever learns fastest in the first passes over the
-#   data. The `cpu` preset's runs (section 2; 15 epochs, one seed) show whether the gap persists with longer
-#   training, at the price of having no spread.
+#   data. The `cpu` preset's runs (section 2; 15 epochs, one or two seeds) show whether the gap persists with
+#   longer training, at the price of having little spread to compare it with.
 # - **Tiny models, tiny images.** At patch 4 a CIFAR-10 image is an 8×8 token grid, and four 3×3 convolutions
 #   already cover it (chapter 05): the global view that predicted weights add is much less needed than on a
 #   14×14 ImageNet grid, and the models here are tens of times smaller than WFM-T (chapter 04 counts both).
@@ -331,7 +345,8 @@ print(f"cpu preset (15 epochs, 1 seed): WeightFormer - all-static = {100 * (wf -
 #    how many parameters does `bilateral` add to the model?
 # 4. **Change the budget, predict, measure.** Does the gain over the static control grow or shrink when training
 #    runs 15 epochs instead of 2 (and on a network with one dynamic block in three instead of one in two)?
-#    Predict, then compute the gain in points of the `cpu` preset's WeightFormer over its all-static control.
+#    Predict, then compute the gain in points of the `cpu` preset's WeightFormer over its all-static control
+#    (seed 0).
 
 # %%
 from wf_lessons.exercises import ch07
@@ -362,8 +377,8 @@ print(f"{answer_3:,} parameters")
 ch07.check_exercise(3, answer_3)
 
 # %% tags=["solution"]
-# hint: cpu_logs (section 2) holds both runs' test_acc; answer in points
-answer_4 = 100 * (cpu_logs["WeightFormer"]["test_acc"] - cpu_logs["all-static control"]["test_acc"])
+# hint: accuracy(label) of section 2 gives each model's test accuracy per seed; answer in points, seed 0
+answer_4 = 100 * (accuracy("WeightFormer")[0] - accuracy("all-static control")[0])
 print(f"{answer_4:+.2f} points")
 
 # %% tags=["nbval-check-output"]

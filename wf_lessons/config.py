@@ -26,12 +26,7 @@ def quick() -> bool:
 
     Raises ``ValueError`` for a value that is neither on nor off, so a typo never silently runs the full thing.
     """
-    value = os.environ.get("WF_QUICK", "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"WF_QUICK={value!r} is not understood: use 1 (quick mode) or 0 (full run)")
+    return _env_flag("WF_QUICK", "use 1 (quick mode) or 0 (full run)")
 
 
 def data_dir() -> Path:
@@ -45,12 +40,17 @@ def downloads_allowed() -> bool:
 
     ``make test`` sets it for the tests (no test touches the network) after fetching the data once.
     """
-    value = os.environ.get("WF_NO_DOWNLOAD", "").strip().lower()
+    return not _env_flag("WF_NO_DOWNLOAD", "use 1 (never download) or 0")
+
+
+def _env_flag(name: str, usage: str) -> bool:
+    """An on/off environment variable (unset: off); a value that is neither raises ``ValueError`` with ``usage``."""
+    value = os.environ.get(name, "").strip().lower()
     if value in _TRUE:
-        return False
-    if value in _FALSE:
         return True
-    raise ValueError(f"WF_NO_DOWNLOAD={value!r} is not understood: use 1 (never download) or 0")
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={value!r} is not understood: {usage}")
 
 
 def runs_dir() -> Path:

@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
 #: steps of the run's model with each candidate pick the fastest at start (:mod:`wf_lessons.train.machine`), because
 #: bf16 autocast is faster than fp32 on some CPUs and slower on others, and the run log records what was measured.
 #:
-#: ``quick-cpu``: real CIFAR-10 on a two-core CPU, >= 50% test accuracy within 4 minutes end to end, for
+#: ``quick-cpu``: real CIFAR-10 on a two-core CPU, goal >= 50% test accuracy within 4 minutes end to end, for
 #: ``wf-cifar-tiny`` and ``deit-cifar-tiny`` (patch 4, width 64, depth 4). Short and light: a model that sees each
 #: image five times cannot overfit, so no heavy regularisation.
 #:
