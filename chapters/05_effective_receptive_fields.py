@@ -207,32 +207,11 @@ for label, share in shares["at initialisation"].items():
     print(f"{label:>14}: share of the ERF mass outside the static field {share:.3g}")
 
 # %%
-def style_erf_figure(fig):
-    """Restyle `erf.plot_erf_grid`'s figure: a sequential map read as intensity (light = low, dark = high), exact
-    zeros in light blue, the static field's box in red, larger labels, and a colour bar."""
-    colormap = plt.get_cmap("Greys").with_extremes(bad="#9ecae1")
-    for ax in fig.axes:
-        if not ax.images:  # a column without a model in this row
-            ax.text(0.5, 0.5, "no trained\nmodel", ha="center", va="center", transform=ax.transAxes, fontsize=9)
-        for image in ax.images:
-            image.set_cmap(colormap)
-        for box in ax.patches:
-            box.set_edgecolor("tab:red")
-            box.set_linewidth(1.2)
-        ax.title.set_fontsize(11)
-        ax.yaxis.label.set_fontsize(11)
-    fig.subplots_adjust(right=0.88)
-    mappable = next(image for ax in fig.axes for image in ax.images)
-    bar = fig.colorbar(mappable, cax=fig.add_axes((0.9, 0.15, 0.015, 0.7)))
-    bar.set_label("x^0.2 / max  (exact 0: light blue)", fontsize=10)
-    return fig
-
-
-style_erf_figure(erf.plot_erf_grid(raw_maps, shares, boxes))
+erf.plot_erf_grid(raw_maps, shares, boxes)
 plt.show()
 
 # %% [markdown]
-# **What the first row shows.** The static model is black outside its box: not small, exactly zero. Every
+# **What the first row shows.** The static model is light blue outside its box: not small, exactly zero. Every
 # predictor, linear or DWC, lights up the whole image already at initialisation, and so does the ViT. But look at
 # the numbers printed on the panels: the *linear* predictors put only a tiny share of the mass outside the box,
 # the *DWC* predictors a share orders of magnitude larger. The `x^0.2` display makes both look like a "global
@@ -300,7 +279,7 @@ raw_maps["after training"] = {label: erf.effective_receptive_field(model, images
                               for label, model in trained_models.items()}
 shares["after training"] = {label: erf.outside_share(m, trained_models[label])
                             for label, m in raw_maps["after training"].items()}
-style_erf_figure(erf.plot_erf_grid(raw_maps, shares, boxes))
+erf.plot_erf_grid(raw_maps, shares, boxes)
 plt.show()
 
 # %% [markdown]

@@ -6,7 +6,6 @@ no traceback, and nothing measured or written first. No test touches the network
 """
 
 import json
-import tarfile
 import urllib.error
 
 import pytest
@@ -483,13 +482,3 @@ def test_a_partial_torchvision_folder_is_not_replaced(tmp_path, monkeypatch):
     with pytest.raises(data.DataLayoutError, match="lacks some of the CIFAR-10 batch files; remove it"):
         data.cifar10("test", root=tmp_path)
     assert (tmp_path / data.TORCHVISION_FOLDER / "data_batch_1").read_bytes() == b"mine"
-
-
-def test_archive_extraction_still_works(tmp_path):
-    src = _image_folder(tmp_path / "src", per_class=1) / data.IMAGE_FOLDER
-    archive = tmp_path / "c.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for split in data.SPLITS:
-            tar.add(src / split, arcname=split)
-    data.extract_archive(archive, tmp_path / "root")
-    assert data.check(tmp_path / "root").startswith("CIFAR-10 is ready")

@@ -87,6 +87,7 @@ def test_extract_archive_never_overwrites(tmp_path):
             tar.add(src / split, arcname=split)
     root = tmp_path / "root"
     data.extract_archive(archive, root)
+    assert data.check(root).startswith("CIFAR-10 is ready")
     assert data.cifar10("test", root=root)[0].shape[0] == 10
     marker = root / data.IMAGE_FOLDER / "mine.txt"
     marker.write_text("a learner's file")

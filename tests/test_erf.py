@@ -172,7 +172,9 @@ def test_plot_helpers_draw_every_panel_with_its_share():
     shares = {"init": {"a": 0.0, "b": 0.25}, "trained": {"a": 1e-7}}
     fig = erf.plot_erf_grid(maps, shares, boxes={"a": erf.RFBox(2, 6, 2, 6)})
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert len(fig.axes) == 4 and sorted(texts) == ["out 0 (exact)", "out 1.0e-07", "out 25.0%"]
+    *panels, bar = fig.axes  # 2 rows × 2 models, then the colour bar
+    assert len(panels) == 4 and sorted(texts) == ["no model", "out 0 (exact)", "out 1.0e-07", "out 25.0%"]
+    assert bar.get_ylabel().startswith("x^0.2 / max") and not panels[3].images
     plt.close(fig)
     fig = erf.plot_outside_shares(shares)
     assert len(fig.axes[0].patches) == 3 and [t.get_text() for t in fig.axes[0].texts] == ["0"]

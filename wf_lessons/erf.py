@@ -336,11 +336,15 @@ def find_checkpoints(
 
 
 # ---------------------------------------------------------------------------------------------- plots
-def erf_colormap(name: str = "RdYlGn"):
-    """The reference's colormap (``RdYlGn``) with exact zeros drawn black (pass zeros as masked values)."""
+ZERO_COLOUR = "#9ecae1"  # exact zeros: light blue, apart from the grey scale
+
+
+def erf_colormap(name: str = "Greys"):
+    """A sequential colormap read as intensity (light = low, dark = high) with exact zeros drawn light blue (pass
+    zeros as masked values). The reference code uses ``RdYlGn``; a sequential map makes "more" unambiguous."""
     import matplotlib as mpl
 
-    return mpl.colormaps[name].with_extremes(bad="black")
+    return mpl.colormaps[name].with_extremes(bad=ZERO_COLOUR)
 
 
 def plot_erf_grid(
@@ -348,12 +352,13 @@ def plot_erf_grid(
     shares: Mapping[str, Mapping[str, float]] | None = None,
     boxes: Mapping[str, RFBox] | None = None,
     panel_size: float = 1.9,
-    cmap: str = "RdYlGn",
+    cmap: str = "Greys",
 ):
     """A grid like the paper's Fig. 3: one row per entry of ``maps`` (e.g. before / after training), one column
-    per model. ``maps[row][model]`` is a raw map ``(H, W)``; each panel shows :func:`display_map` of it, exact
-    zeros in black. ``shares[row][model]`` (optional) is printed on the panel; ``boxes[model]`` (optional) is drawn
-    as a dashed outline (the theoretical receptive field). Returns the matplotlib Figure.
+    per model. ``maps[row][model]`` is a raw map ``(H, W)``; each panel shows :func:`display_map` of it (light =
+    low, exact zeros light blue), with a colour bar; a model missing from a row gets an empty panel saying so.
+    ``shares[row][model]`` (optional) is printed on the panel; ``boxes[model]`` (optional) is drawn as a dashed red
+    outline (the theoretical receptive field). Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
     import numpy as np
@@ -373,11 +378,11 @@ def plot_erf_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(name, fontsize=9)
+                ax.set_title(name, fontsize=11)
             if j == 0:
-                ax.set_ylabel(row, fontsize=9)
+                ax.set_ylabel(row, fontsize=11)
             if name not in maps[row]:
-                ax.set_facecolor("lightgrey")
+                ax.text(0.5, 0.5, "no model", ha="center", va="center", transform=ax.transAxes, fontsize=9)
                 continue
             shown = display_map(maps[row][name]).numpy()
             ax.imshow(np.ma.masked_equal(shown, 0.0), cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
@@ -386,7 +391,7 @@ def plot_erf_grid(
                 ax.add_patch(
                     Rectangle(
                         (b.left - 0.5, b.top - 0.5), b.right - b.left, b.bottom - b.top,
-                        fill=False, edgecolor="white", linestyle="--", linewidth=0.8,
+                        fill=False, edgecolor="tab:red", linestyle="--", linewidth=1.2,
                     )
                 )
             if shares is not None and name in shares.get(row, {}):
@@ -394,7 +399,11 @@ def plot_erf_grid(
                     0.03, 0.03, f"out {_format_share(shares[row][name])}", transform=ax.transAxes, fontsize=7,
                     color="white", bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0},
                 )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    mappable = next((image for ax in axes.flat for image in ax.images), None)
+    if mappable is not None:
+        bar = fig.colorbar(mappable, cax=fig.add_axes((0.92, 0.15, 0.012, 0.7)))
+        bar.set_label("x^0.2 / max  (exact 0: light blue)", fontsize=10)
     return fig
 
 

@@ -12,6 +12,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,8 +161,6 @@ def _machine_settings(cfg: TrainConfig, device: torch.device, ckpt: dict[str, An
         return machine.choose_settings(cfg.model, cfg.model_kwargs(), cfg.batch_size, side, bf16, threads)
     bf16 = bool(bf16)  # None: off on a CPU
     if bf16 and not machine.cpu_has_native_bf16():
-        import warnings
-
         warnings.warn("bf16 autocast on a CPU without native bf16 (AVX512-BF16 or AMX) is emulated and slow; "
                       "pass bf16=False (--no-bf16)", stacklevel=4)
     return {"bf16": bf16, "threads": threads}

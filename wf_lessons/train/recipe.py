@@ -62,13 +62,13 @@ DEFAULTS: dict[str, Any] = {
 #:
 #: ``cpu``: the longest training a learner would run on a laptop CPU: ``wf-cifar-cpu`` (patch 4, width 64, depth 6,
 #: blocks 1 and 4 dynamic by the reference rule), one thread so that two runs (WeightFormer and DeiT) fit side by
-#: side on two cores; goal >= 75% test accuracy in <= 20 minutes end to end. Chosen by measuring one-thread
-#: training throughput on the 2-core machine it was built on (AMD EPYC with AVX512-BF16, where bf16 autocast was
-#: 1.5-1.8x faster than fp32; the committed runs used bf16): width 96 or 128 gave 3-6x fewer images/s for 2-4x the
-#: parameters, so in 20 minutes a width-64 model sees each image 15 times where a width-96 one sees it 8 times;
-#: depth 6 cost no more than depth 5 (the two dynamic blocks, not the static ones, dominate the time). The recipe
-#: is quick-cpu's with a one-epoch warm-up for the longer schedule: a model this small underfits, so no heavy
-#: regularisation.
+#: side on two cores; goal >= 75% test accuracy in <= 20 minutes end to end. Chosen by timing a few training steps
+#: of candidate widths and depths on one thread of the 2-core machine it was built on (not kept as a log): widths
+#: 96 and 128 trained several times fewer images per second for several times the parameters, so within the budget
+#: they would see each image about half as often as width 64; depth 6 cost about as much as depth 5, because the
+#: two dynamic blocks, not the static ones, dominate the time. The seed-1 run logs hold what the preset's
+#: start-up measurement found there (``segments[0]["measured_step_s"]``). The recipe is quick-cpu's with a one-epoch
+#: warm-up for the longer schedule: a model this small underfits, so no heavy regularisation.
 #:
 #: ``study-cpu``: the per-run budget of the predictor study (:mod:`wf_lessons.ablate`): ``wf-cifar-study``
 #: (width 64, depth 4, blocks 1 and 3 dynamic) for 2 epochs, about 2 minutes on one thread, so that 12 variants x 3
