@@ -739,14 +739,15 @@ for side in (32, 48, 64, 96, 128, 192, 256):
 #
 # `python -m wf_lessons.bench scaling` runs `wf-cifar` against `deit-cifar` with the fused attention kernels and
 # with the math backend (which materialises the N×N matrix) on larger and larger images at patch 2, and measures
-# forward and forward+backward time, memory and counted FLOPs. Each time is the **best of a few repeats** (the
-# fastest call after one warm-up call, `complexity.time_fn(..., best=True)`), not a median: the minimum is the
-# least disturbed by other programs on a busy machine, and it still is one sample per size. On the CPU "memory" is the bytes of the activations
+# forward and forward+backward time, memory and counted FLOPs. Each time is the **best of a few rounds**, not a
+# median: every round visits every size and variant once (one untimed call, then one timed call), so a
+# disturbance from another program spoils one call of one round instead of one variant's whole series, and the
+# minimum over the rounds is the call least disturbed. On the CPU "memory" is the bytes of the activations
 # autograd saves for the backward pass; on a GPU it is the peak allocated memory. Its source:
 
 # %%
 print(inspect.getsource(bench.scaling))
-print(inspect.getsource(bench.measure))
+print(inspect.getsource(bench.time_once))
 
 # %% [markdown]
 # Each figure below plots the three quantities against N on log-log axes. A power law `y ∝ N^p` is a straight

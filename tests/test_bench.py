@@ -42,6 +42,24 @@ def test_summary_and_log_from_a_tiny_run(tmp_path):
         runlog.read(tmp_path / "missing.json")
 
 
+def test_scaling_times_in_interleaved_rounds_and_keeps_each_best(monkeypatch):
+    variants = {"wf": ("wf-cifar-quick", None), "deit": ("deit-cifar-quick", "math")}
+    calls, slow_round = [], {0: 5.0, 1: 1.0, 2: 3.0}  # round -> seconds: the best is round 1's
+
+    def fake_time_once(model, images):
+        calls.append((type(model).__name__, images.shape[-1]))
+        seconds = slow_round[(len(calls) - 1) // 4] * images.shape[-1]
+        return {"forward_s": seconds, "forward_backward_s": 2 * seconds}
+
+    monkeypatch.setattr(bench, "time_once", fake_time_once)
+    measured = bench.scaling([16, 32], repeats=3, device=torch.device("cpu"), variants=variants, progress=False)
+    one_round = [("WeightFormer", 16), ("ViT", 16), ("WeightFormer", 32), ("ViT", 32)]
+    assert calls == one_round * 3  # every round visits every size and variant once, smaller sizes first
+    assert [row["forward_s"] for row in measured["results"]["wf"]] == [16.0, 32.0]
+    assert [row["forward_backward_s"] for row in measured["results"]["deit"]] == [32.0, 64.0]
+    assert measured["repeats"] == 3 and measured["results"]["deit"][0]["flops"] > 0
+
+
 def test_fused_attention_flops_are_counted_like_math():
     vit = ViT(**SMALL, num_heads=2)
     images = torch.randn(1, 3, 32, 32)

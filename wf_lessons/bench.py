@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from wf_lessons import config, runlog
 from wf_lessons.checks import check_int, cli_int
@@ -84,8 +85,8 @@ def forward_flops(model: nn.Module, images: torch.Tensor) -> int:
         model.set_attn_backend(backend)
 
 
-def measure(model: nn.Module, images: torch.Tensor, repeats: int) -> dict[str, Any]:
-    """Forward and forward+backward times (s, best of ``repeats``), memory (bytes) and counted forward FLOPs."""
+def time_once(model: nn.Module, images: torch.Tensor) -> dict[str, float]:
+    """One forward and one forward+backward call, each timed after one untimed call (s)."""
 
     def forward() -> None:
         with torch.no_grad():
@@ -95,13 +96,9 @@ def measure(model: nn.Module, images: torch.Tensor, repeats: int) -> dict[str, A
         model(images).sum().backward()
         model.zero_grad(set_to_none=True)
 
-    memory, how = peak_memory_bytes(model, images)
     return {
-        "forward_s": time_fn(forward, repeats=repeats, warmup=1, best=True),
-        "forward_backward_s": time_fn(forward_backward, repeats=repeats, warmup=1, best=True),
-        "memory_bytes": memory,
-        "memory_kind": how,
-        "flops": forward_flops(model, images),
+        "forward_s": time_fn(forward, repeats=1, warmup=1),
+        "forward_backward_s": time_fn(forward_backward, repeats=1, warmup=1),
     }
 
 
@@ -149,28 +146,42 @@ def scaling(
 ) -> dict[str, Any]:
     """Measure every variant at every image side; returns ``{"tokens": [...], "results": {label: [row, ...]}}``.
 
-    The arguments are checked first (:func:`check_scaling_args`); sides are measured in increasing order.
+    Each row holds the forward and forward+backward times (s, best of ``repeats``), peak memory (bytes) and counted
+    forward FLOPs. The timings are taken in ``repeats`` interleaved rounds, each visiting every (side, variant)
+    once, so that a disturbance (another program, a clock change) spoils one call of one round rather than one
+    variant's whole series; the best of the rounds is kept, since interference only ever adds time. The arguments
+    are checked first (:func:`check_scaling_args`).
     """
     sides = check_scaling_args(sides, batch, repeats, variants)
     device = device or config.device()
-    results: dict[str, list[dict[str, Any]]] = {}
+    models: dict[str, nn.Module] = {}
     for label, (name, backend) in variants.items():
         torch.manual_seed(0)
-        model = build_model(name).to(device)
+        models[label] = build_model(name).to(device)
         if backend is not None:
-            model.set_attn_backend(backend)
-        results[label] = []
-        for side in sides:
-            n = (side // model.patch_size) ** 2
-            images = torch.randn(batch, 3, side, side, device=device)
-            row = {"side": side, "tokens": n, **measure(model, images, repeats)}
-            results[label].append(row)
-            if progress:
-                print(f"  {label:<17} N = {n:>6}: fwd+bwd {row['forward_backward_s'] * 1e3:9.1f} ms", flush=True)
-    tokens = [[r["tokens"] for r in rows] for rows in results.values()]
-    if any(t != tokens[0] for t in tokens):
+            models[label].set_attn_backend(backend)
+    tokens = {label: [(side // model.patch_size) ** 2 for side in sides] for label, model in models.items()}
+    first = next(iter(tokens.values()))
+    if any(t != first for t in tokens.values()):
         raise ValueError(f"the variants {list(variants)} do not share a patch size: token counts {tokens}")
-    return {"tokens": tokens[0], "sides": list(sides), "batch": batch, "results": results}
+    torch.manual_seed(0)
+    images = {side: torch.randn(batch, 3, side, side, device=device) for side in sides}  # the same for every variant
+    results = {label: [{"side": side, "tokens": n} for side, n in zip(sides, tokens[label])] for label in models}
+    for label, model in models.items():
+        for row in results[label]:
+            memory, how = peak_memory_bytes(model, images[row["side"]])
+            row |= {"memory_bytes": memory, "memory_kind": how, "flops": forward_flops(model, images[row["side"]])}
+    calls = repeats * len(sides) * len(models)
+    bar = tqdm(total=calls, desc="scaling (interleaved rounds)", unit="size", disable=None if progress else True)
+    for _ in range(repeats):
+        for i, side in enumerate(sides):
+            for label, model in models.items():
+                row = results[label][i]
+                for key, seconds in time_once(model, images[side]).items():
+                    row[key] = min(seconds, row.get(key, math.inf))
+                bar.update()
+    bar.close()
+    return {"tokens": first, "sides": list(sides), "batch": batch, "repeats": repeats, "results": results}
 
 
 def summarize(measured: dict[str, Any]) -> dict[str, Any]:
