@@ -910,12 +910,12 @@ logs = {kind: report_log(f"bench-scaling-{kind}") for kind in ("cpu", "cuda")}
 #   save less than 2×, and at the few hundred tokens of ImageNet at patch 16 or CIFAR at patch 2 only the small
 #   fractions printed in section 7. At small N, WeightFormer's lead in time should therefore be of the order of
 #   its FLOP lead, which section 7 traced to a slightly smaller per-token budget plus a minor attention share.
-#   The committed CPU run cannot confirm this at its smallest size: the outlier check above flags points where a
-#   variant was measured *slower* at a smaller N than at the next larger one, which the work done rules out, so
-#   those points are disturbed measurements and no ratio at them is read here (with the tiny models of the live
-#   quick run WeightFormer can even be slower). Remeasuring them needs more repeats in interleaved order. Above 6·d the ViT's cost grows quadratically
-#   and WeightFormer's linearly, so the gap widens with every doubling of N: that is what the slopes and the
-#   ratios at the largest sizes of the committed runs show.
+#   The committed CPU run agrees: at its smallest size, N = 256, the time ratio and the FLOP ratio in its
+#   speed table above are of the same order, and its outlier check finds no point measured *slower* at a smaller
+#   N than at the next larger one (the work done rules that out, so such a point would be a disturbed measurement;
+#   the interleaved rounds make them rare). With the tiny models of the live quick run WeightFormer can even be
+#   slower. Above 6·d the ViT's cost grows quadratically and WeightFormer's linearly, so the gap widens with every
+#   doubling of N: that is what the slopes and the ratios at the largest sizes of the committed runs show.
 # - **What linear scaling buys is resolution**, not speed at ImageNet-classification size: at 224 px with patch 16
 #   (196 tokens) the two families cost about the same FLOPs (section 4). High-resolution images, dense prediction
 #   and long token sequences are where WeightFormer's design pays off.

@@ -265,13 +265,14 @@ for name in ("wf-cifar-tiny", "deit-cifar-tiny"):
 # ### 2.7 Two presets
 #
 # A preset is a named set of these switches; anything given explicitly wins. `quick-cpu` is made for two CPU cores
-# and a few minutes: a small model (`wf-cifar-tiny` or `deit-cifar-tiny`: patch 4, width 64, four blocks), few
-# epochs, no heavy regularisation (a model that sees each image only a few times cannot overfit). `cpu` is the
-# longest run a learner would make on a laptop: `wf-cifar-cpu` (six blocks, two of them dynamic) for 15 epochs on
-# one thread, so that WeightFormer and DeiT train side by side on two cores. Both CPU presets say `"auto"` for
-# bf16 (and `quick-cpu` for threads): a few steps of each candidate are timed at the start and the fastest wins,
-# because bf16 autocast is faster than fp32 on some CPUs and slower on others (section 2.6); the run log records
-# the measurement. `gpu` is the headline recipe for one H100:
+# and a few minutes, one run at a time (it may use both cores): a small model (`wf-cifar-tiny` or
+# `deit-cifar-tiny`: patch 4, width 64, four blocks), few epochs, no heavy regularisation (a model that sees each
+# image only a few times cannot overfit). `cpu` is the longest run a learner would make on a laptop:
+# `wf-cifar-cpu` (six blocks, two of them dynamic) for 15 epochs on one thread, so that WeightFormer and DeiT
+# train side by side on two cores. Both CPU presets say `"auto"` for bf16 (and `quick-cpu` for threads): a few
+# steps of each candidate are timed at the start and the fastest wins, because bf16 autocast is faster than fp32
+# on some CPUs and slower on others (section 2.6); the run log records the measurement. `gpu` is the headline
+# recipe for one H100:
 
 # %% tags=["nbval-check-output"]
 names = ("quick-cpu", "cpu", "gpu")
@@ -359,18 +360,20 @@ plt.show()
 # python -m wf_lessons.train --preset gpu --model wf-cifar --seed 0      # and deit-cifar; seeds 0, 1, 2
 # ```
 #
+# Each ends by printing one line such as `test_acc=... epochs=... wall_s=...`; `--resume` continues an interrupted
+# run from its last checkpoint, exactly. The cell below reads every training log it finds and prints, for each, the
+# command that made it. At the time of writing the `quick-cpu` and `cpu` logs are committed (the `cpu` preset, 15
+# epochs on one thread, also trained the all-static control that chapter 07 needs; `quick-cpu` ran once with the
+# precision its start-up measurement chose, bf16 on this machine, and once forced to float32 with `--no-bf16`,
+# which is what the measurement picks on a CPU where bf16 is slower): **the `gpu` runs have not been
+# made yet** (no GPU was available), and the cell says so until their logs exist; then it plots them too.
+#
 # For the GPU runs there are two helpers. `python -m wf_lessons.train --preset gpu --dry-run` runs the preset's
 # whole code path (compile, bf16, every augmentation, evaluation, checkpoint, stop and resume) at toy size for a
 # few steps, on any device, so that a bug cannot waste a GPU session; the course's tests run it on a CPU. And
 # `python -m wf_lessons.headline`, on a machine with a CUDA GPU, measures both models' throughput with the
 # preset's settings, fits the number of epochs to a time budget (5 minutes of `wf-cifar` training by default),
 # trains both models for three seeds as resumable runs and prints one table.
-#
-# which ends by printing one line such as `test_acc=... epochs=... wall_s=...`; `--resume` continues an interrupted
-# run from its last checkpoint, exactly. The cell below reads every training log it finds and prints, for each, the
-# command that made it. At the time of writing the `quick-cpu` and `cpu` logs are committed (the `cpu` preset, 15
-# epochs on one thread, also trained the all-static control that chapter 07 needs): **the `gpu` runs have not been
-# made yet** (no GPU was available), and the cell says so until their logs exist; then it plots them too.
 
 # %%
 logs = [runlog.read(p) for p in sorted(glob.glob(str(config.runs_dir() / "train-*.json")))]
@@ -400,7 +403,7 @@ for preset_name, runs in by_preset.items():
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
     for log in runs:
         style = "o-" if log["model"].startswith("wf") else "s--"
-        label = f"{log['model']} seed {log['seed']}"
+        label = log["run_name"].removeprefix("train-")  # model, variant, preset and seed
         acc = [e["test_acc"] for e in log["epochs"]]
         ax1.plot([e["epoch"] for e in log["epochs"]], acc, style, label=label)
         ax2.plot([e["train_s"] for e in log["epochs"]], acc, style, label=label)

@@ -53,9 +53,9 @@ DEFAULTS: dict[str, Any] = {
 #: steps of the run's model with each candidate pick the fastest at start (:mod:`wf_lessons.train.machine`), because
 #: bf16 autocast is faster than fp32 on some CPUs and slower on others, and the run log records what was measured.
 #:
-#: ``quick-cpu``: real CIFAR-10 on a two-core CPU, goal >= 50% test accuracy within 4 minutes end to end, for
-#: ``wf-cifar-tiny`` and ``deit-cifar-tiny`` (patch 4, width 64, depth 4). Short and light: a model that sees each
-#: image five times cannot overfit, so no heavy regularisation.
+#: ``quick-cpu``: real CIFAR-10 on a two-core CPU, goal >= 50% test accuracy within 4 minutes end to end (one run
+#: at a time), for ``wf-cifar-tiny`` and ``deit-cifar-tiny`` (patch 4, width 64, depth 4). Short and light: a model
+#: that sees each image five times cannot overfit, so no heavy regularisation.
 #:
 #: ``gpu``: the headline run of ``wf-cifar`` / ``deit-cifar`` on one H100, designed from throughput estimates
 #: (:func:`wf_lessons.train.gpu.gpu_preset_estimate`); not yet run on a GPU.
