@@ -381,10 +381,10 @@ logs = [log for log in logs if log.get("kind") == "train"]
 by_preset: dict[str, list[dict]] = {}
 for log in logs:
     by_preset.setdefault(log["config"]["preset"] or "custom", []).append(log)
-print(f"{'run':<42}{'device':<28}{'params':>10}{'GFLOPs':>8}{'epochs':>7}{'test acc':>10}{'train s':>9}{'wall s':>8}")
+print(f"{'run':<44}{'device':<28}{'params':>10}{'GFLOPs':>8}{'epochs':>7}{'test acc':>10}{'train s':>9}{'wall s':>8}")
 for log in logs:
     wall = log["process_wall_s"] or log["wall_s"]
-    print(f"{log['run_name']:<42}{log['device'][:27]:<28}{log['parameters']:>10,}{log['flops_per_image'] / 1e9:>8.3f}"
+    print(f"{log['run_name']:<44}{log['device'][:27]:<28}{log['parameters']:>10,}{log['flops_per_image'] / 1e9:>8.3f}"
           f"{log['epochs_done']:>7}{log['test_acc']:>10.4f}{log['train_s']:>9.0f}{wall:>8.0f}")
 for log in logs:
     dirty = (f", with local changes to {', '.join(log['git_dirty'])}" if log.get("git_dirty")

@@ -208,7 +208,7 @@ def runs(tmp_path, monkeypatch):
     def measured(*args, **kwargs):
         raise AssertionError("a bad argument must fail before anything is measured")
 
-    monkeypatch.setattr(bench, "measure", measured)
+    monkeypatch.setattr(bench, "scaling", measured)
     monkeypatch.setattr(bench, "train_throughput", measured)
     monkeypatch.setattr(dynamic_dwconv, "benchmark", measured)
     return folder
