@@ -59,10 +59,13 @@ def test_subset_run_skip_and_summary(toy, monkeypatch):
     assert table["all-static"]["parameters"] < table["released"]["parameters"]
     written = json.loads((toy["runs"] / "ablation-toy.json").read_text())
     assert written["variants"] == json.loads(json.dumps(table))
-    calls = []
+    assert "git_dirty" in written
+    calls, before = [], (toy["runs"] / "ablation-toy.json").read_text()
     monkeypatch.setattr(ablate, "train", lambda cfg, data=None: calls.append(cfg))
+    monkeypatch.setattr(ablate.runlog, "git_commit", lambda: "another commit")
     ablate.run("study-toy", ["all-static", "released"], [0, 1], progress=False, data=toy["data"], **toy["settings"])
     assert calls == []  # every run is done: nothing retrained
+    assert (toy["runs"] / "ablation-toy.json").read_text() == before  # nor the summary's provenance rewritten
 
 
 def test_an_interrupted_run_resumes_and_a_claimed_one_is_left_alone(toy):

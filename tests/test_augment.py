@@ -1,3 +1,4 @@
+import math
 import random
 
 import pytest
@@ -63,8 +64,11 @@ def test_mix_switches_off_and_is_reproducible():
     a = augment.mix(x, t, random.Random(5), mixup_alpha=0.8, cutmix_alpha=1.0)
     b = augment.mix(x, t, random.Random(5), mixup_alpha=0.8, cutmix_alpha=1.0)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[1], t)
-    with pytest.raises(ValueError, match="alphas must be >= 0"):
-        augment.mix(x, t, random.Random(0), mixup_alpha=-1)
+    for bad in (-1, math.inf, 1e308, math.nan):  # huge alphas would never return from the Beta sampler
+        with pytest.raises(ValueError, match=r"the mixup alpha must be a number in \[0, 100\]"):
+            augment.mix(x, t, random.Random(0), mixup_alpha=bad)
+    with pytest.raises(ValueError, match="the cutmix alpha"):
+        augment.BatchAugment(cutmix=math.inf)
 
 
 def test_random_erasing_erases_one_rectangle_per_chosen_image():

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from wf_lessons import bench, config, data, dynamic_dwconv, erf
+from wf_lessons import bench, config, data, dynamic_dwconv, erf, train
 from wf_lessons.dynamic_dwconv import AdaptiveDWConv, per_sample_depthwise_conv, tap_sources
 from wf_lessons.dynamic_linear import grid_size
 from wf_lessons.models import ViT, WeightFormer, build_model, load_reference_state_dict, predicted_weights
@@ -225,6 +225,9 @@ BENCH_CASES = [
     (["train-throughput", "--device", "foo"], "error: unknown device 'foo'"),
     (["train-throughput", "--name", "../../x"], "error: the run log name must be a plain file name"),
     (["train-throughput", "--name", "/tmp/x"], "error: the run log name must be a plain file name"),
+    (["train-throughput", "--name", ""], "error: the run log name must be a plain file name"),
+    (["train-throughput", "--name", "x.json"], "error: give the run log name without '.json' (it is added)"),
+    (["train-throughput", "--models", "wf-cifar", "wf-cifar"], "error: models must be different names"),
     (["scaling", "--sides", "0"], "argument --sides: expected an int >= 1, got 0"),
     (["scaling", "--sides", "8"], "error: the scaling benchmark needs at least two different image sides, got [8]"),
     (["scaling", "--sides", "8", "8"], "needs at least two different image sides"),
@@ -234,6 +237,28 @@ BENCH_CASES = [
     (["scaling", "--name", "a/b"], "error: the run log name must be a plain file name"),
     (["scaling", "--device", "foo"], "error: unknown device 'foo'"),
 ]
+
+
+TRAIN_CASES = [
+    (["--device", "foo"], "error: unknown device 'foo': expected 'cpu', 'cuda' or 'cuda:<index>'"),
+    (["--override", "img_size=abc"], "error: img_size must be an int >= 1, got 'abc'"),
+    (["--checkpoint-dir", "{file}/sub"], "is not writable"),
+    (["--lr", "inf"], "error: lr must be a number in (0, 1e6], got inf"),
+    (["--weight-decay", "inf"], "error: weight_decay must be a finite number >= 0, got inf"),
+    (["--mixup", "inf"], "error: mixup must be a finite number >= 0, got inf"),
+    (["--cutmix", "1e308"], "error: the cutmix alpha must be a number in [0, 100]"),
+    (["--seed", "99999999999"], "error: seed must be an int in [0, 2**32), got 99999999999"),
+    (["--label-smoothing", "1"], "error: label_smoothing must be in [0, 1), got 1.0"),
+]
+
+
+@pytest.mark.parametrize(("argv", "words"), TRAIN_CASES, ids=[" ".join(a) for a, _ in TRAIN_CASES])
+def test_train_command_line(argv, words, tmp_path, runs, capsys):
+    (tmp_path / "file").write_text("")
+    argv = [a.format(file=tmp_path / "file") for a in argv]
+    code, err = _cli(train.main, ["--preset", "quick-cpu", "--run-name", "x", "--no-progress", *argv], capsys)
+    _assert_one_error_line(code, err, words)
+    assert not any(runs.iterdir())  # refused before anything was written
 
 
 def _assert_one_error_line(code, err, words):
@@ -467,6 +492,16 @@ def test_no_download_switch_is_obeyed(tmp_path, monkeypatch, capsys):
     code, err = _cli(data.main, ["check", "--root", str(tmp_path)], capsys)
     _assert_one_error_line(code, err, "downloading is off")
     assert calls == []
+
+
+def test_data_command_line_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WF_NO_DOWNLOAD", "sometimes")
+    code, err = _cli(data.main, ["check", "--root", str(tmp_path)], capsys)
+    _assert_one_error_line(code, err, "error: WF_NO_DOWNLOAD='sometimes' is not understood: use 1 (never download)")
+    monkeypatch.setenv("WF_NO_DOWNLOAD", "1")
+    (tmp_path / "a-file").write_text("")
+    code, err = _cli(data.main, ["prepare", "--root", str(tmp_path / "a-file")], capsys)
+    assert code == 2 and "argument --root: expected a data folder" in err and "Traceback" not in err
 
 
 def test_check_passes_on_an_image_folder(tmp_path, capsys):

@@ -57,6 +57,16 @@ def test_export_then_check_round_trip(tmp_path, monkeypatch, capsys):
     assert pretrained.main(["export", "--run", "toy-run", "--name", "toy"]) == 2  # not where the log says
     assert "does not exist" in capsys.readouterr().err
     assert pretrained.main(["export", "--run", "toy-run", "--name", "toy", "--checkpoint", str(moved)]) == 0
+    shipped = (tmp_path / "pre" / "toy.pt").read_bytes()
+    assert pretrained.main(["export", "--run", "toy-run", "--name", "toy", "--checkpoint", str(moved)]) == 2
+    assert "pretrained model 'toy' exists (toy.pt); pass overwrite=True (--overwrite)" in capsys.readouterr().err
+    assert (tmp_path / "pre" / "toy.pt").read_bytes() == shipped
+    train.train(_config(tmp_path, run_name="other-run", epochs=1, write_log=True, model_overrides=TINY | {"depth": 1}),
+                data)
+    assert pretrained.main(["export", "--run", "other-run", "--name", "toy", "--overwrite"]) == 2
+    assert "but 'toy' is 'wf-cifar-quick' with overrides" in capsys.readouterr().err
+    assert pretrained.main(["export", "--run", "toy-run", "--name", "toy", "--checkpoint", str(moved),
+                            "--overwrite"]) == 0
     meta = pretrained.manifest("toy")
     assert meta["model"] == "wf-cifar-quick" and meta["model_overrides"] == TINY and meta["run_log"].endswith(
         "toy-run.json")

@@ -40,6 +40,15 @@ def test_a_claimed_run_name_is_refused_at_once(tmp_path, runs):
     assert not lock.exists() and (runs / "busy.json").exists()
 
 
+def test_a_run_without_a_log_claims_its_name_beside_its_checkpoint(tmp_path, runs):
+    cfg = _config(tmp_path, run_name="quiet", epochs=1)  # write_log=False
+    with atomic.claim(tmp_path / "ckpt" / "quiet.lock", "run 'quiet'"):
+        with pytest.raises(atomic.ClaimedError, match="run 'quiet' is in use by another process"):
+            train.train(cfg, _data())
+    train.train(cfg, _data())
+    assert not runs.exists() or not any(runs.iterdir())  # nothing written under data/runs/
+
+
 def test_cli_refuses_a_claimed_run_with_exit_2(tmp_path, runs, capsys):
     with atomic.claim(runs / "held.lock", "run 'held'"):
         assert train.main(["--run-name", "held", "--device", "cpu", "--no-progress"]) == 2
@@ -51,6 +60,48 @@ def test_divergence_stops_marks_the_log_and_exits_non_zero(tmp_path, runs):
         train.train(_config(tmp_path, run_name="nan", lr=1e6, grad_clip=0.0, write_log=True), _data())
     log = json.loads((runs / "nan.json").read_text())
     assert log["diverged"] and not log["complete"] and log["test_acc"] is None and log["epochs_done"] == 0
+
+
+def test_divergence_in_the_last_step_is_caught_by_the_test_loss(tmp_path, runs):
+    # one step: the training loss is computed before the update that ruins the weights
+    cfg = _config(tmp_path, run_name="late", lr=1e6, grad_clip=0.0, epochs=1, steps_per_epoch=1, warmup_epochs=0.0,
+                  write_log=True)
+    with pytest.raises(TrainingDiverged, match="non-finite test loss in epoch 1"):
+        train.train(cfg, _data())
+    log = json.loads((runs / "late.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the log"))
+    assert log["diverged"] and not log["complete"] and log["epochs_done"] == 0
+    assert not (tmp_path / "ckpt" / "late.pt").exists()
+
+
+def _damage(ckpt, part):
+    if part == "nan moments":
+        next(iter(ckpt["optimizer"]["state"].values()))["exp_avg_sq"].fill_(float("nan"))
+    elif part == "python rng":
+        del ckpt["rng"]["python"]
+    elif part == "optimizer":
+        ckpt["optimizer"] = {}
+    elif part == "scheduler":
+        ckpt["scheduler"] = {"foo": 1}
+    elif part == "epoch":
+        ckpt["epoch"] = "1"
+
+
+@pytest.mark.parametrize(("part", "message"), [
+    ("nan moments", r"non-finite weights or optimizer state \(in optimizer 0 exp_avg_sq\)"),
+    ("python rng", r"cannot be resumed: its random-number generator state is damaged \(KeyError: 'python'\)"),
+    ("optimizer", "cannot be resumed: its optimizer state is damaged"),
+    ("scheduler", "cannot be resumed: its scheduler state is damaged"),
+    ("epoch", "is corrupted: its epoch count is '1', not an int >= 0"),
+])
+def test_damaged_training_state_is_refused_on_resume(tmp_path, part, message):
+    train.train(_config(tmp_path, run_name="d", time_limit_s=1e-6), _data())  # stops after epoch 1 of 2
+    path = tmp_path / "ckpt" / "d.pt"
+    ckpt = torch.load(path, weights_only=True)
+    _damage(ckpt, part)
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match=message) as error:
+        train.train(_config(tmp_path, run_name="d", resume=True), _data())
+    assert str(path) in str(error.value)
 
 
 def test_corrupted_checkpoints_are_refused(tmp_path):

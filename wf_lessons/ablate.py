@@ -25,6 +25,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from typing import Any
@@ -160,8 +161,18 @@ def summarize(preset: str = "study-cpu") -> dict[str, Any]:
 
 
 def write_summary(preset: str = "study-cpu") -> dict[str, Any]:
-    """Write ``data/runs/ablation-<...>.json`` from the finished runs and return it."""
+    """Write ``data/runs/ablation-<...>.json`` from the finished runs and return it.
+
+    A summary whose table is unchanged is left as it is (with the commit that wrote it), so that re-running a
+    finished study does not rewrite its provenance.
+    """
     table = summarize(preset)
+    try:
+        existing = runlog.read(summary_name(preset))
+    except (FileNotFoundError, ValueError):
+        existing = None
+    if existing is not None and existing.get("variants") == json.loads(json.dumps(table)):
+        return existing
     summary = {
         "kind": "ablation",
         "preset": preset,
@@ -169,6 +180,7 @@ def write_summary(preset: str = "study-cpu") -> dict[str, Any]:
         "note": "test accuracy on all 10,000 test images, no TTA; std over seeds (sample std); images_per_s is "
                 "the training throughput averaged over epochs (runs shared the machine two at a time)",
         "git_commit": runlog.git_commit(),
+        "git_dirty": runlog.git_dirty(),
         "variants": table,
     }
     runlog.write(summary, summary_name(preset))

@@ -109,6 +109,17 @@ def cutmix(images: Tensor, targets: Tensor, lam: float, rng: random.Random) -> t
     return mixed, kept * targets + (1 - kept) * targets.flip(0)
 
 
+#: The largest Beta(alpha, alpha) parameter accepted for mixup and CutMix: beyond it the mixing coefficient is 0.5
+#: to within a few per cent anyway, and Python's Beta sampler does not return for huge or infinite alphas.
+MAX_MIX_ALPHA = 100.0
+
+
+def _check_alphas(mixup_alpha: float, cutmix_alpha: float) -> None:
+    for name, alpha in (("mixup", mixup_alpha), ("cutmix", cutmix_alpha)):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= MAX_MIX_ALPHA:
+            raise ValueError(f"the {name} alpha must be a number in [0, {MAX_MIX_ALPHA:g}] (0: off), got {alpha!r}")
+
+
 def mix(
     images: Tensor,
     targets: Tensor,
@@ -123,8 +134,7 @@ def mix(
     When both alphas are positive, CutMix is picked with probability ``switch_prob``. The coefficient ``lam`` is
     drawn from ``Beta(alpha, alpha)``. ``images`` ``(B, C, H, W)``; ``targets`` ``(B, K)`` probabilities.
     """
-    if mixup_alpha < 0 or cutmix_alpha < 0:
-        raise ValueError(f"mixup and cutmix alphas must be >= 0, got {mixup_alpha} and {cutmix_alpha}")
+    _check_alphas(mixup_alpha, cutmix_alpha)
     _check_probability("prob", prob)
     if (mixup_alpha == 0 and cutmix_alpha == 0) or rng.random() >= prob:
         return images, targets
@@ -337,8 +347,7 @@ class BatchAugment:
         _check_rand_augment(self.randaugment_ops, self.randaugment_magnitude, self.randaugment_std, None)
         _check_probability("erasing", self.erasing)
         _check_probability("mix_prob", self.mix_prob)
-        if self.mixup < 0 or self.cutmix < 0:
-            raise ValueError(f"mixup and cutmix alphas must be >= 0, got {self.mixup} and {self.cutmix}")
+        _check_alphas(self.mixup, self.cutmix)
 
     @property
     def mixing(self) -> bool:

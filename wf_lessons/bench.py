@@ -235,7 +235,7 @@ def _scaling_main(args: argparse.Namespace) -> int:
     device = config.device(args.device)
     sides = check_scaling_args(args.sides or (GPU_SIDES if device.type == "cuda" else CPU_SIDES), args.batch,
                                args.repeats)
-    log_name = args.name or f"bench-scaling-{device.type}"
+    log_name = args.name if args.name is not None else f"bench-scaling-{device.type}"
     config.new_run_log_path(log_name, args.overwrite)  # refuse before measuring
     log = {"benchmark": "scaling", **runlog.environment(device)}
     print(f"scaling benchmark on {log['device']}: sides {list(sides)}, batch {args.batch}, repeats {args.repeats}")
@@ -319,6 +319,8 @@ def train_throughput(
 def _check_throughput_args(models: Sequence[str], batch: int, steps: int, warmup: int) -> None:
     if isinstance(models, str) or not models:
         raise ValueError(f"models must be a non-empty list of model names, got {models!r}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"models must be different names, got {list(models)}")
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; valid names: {', '.join(MODEL_NAMES)}")
@@ -339,7 +341,7 @@ def _train_throughput_main(args: argparse.Namespace) -> int:
     steps = args.steps if args.steps is not None else (30 if gpu else 3)
     warmup = args.warmup if args.warmup is not None else ((10 if args.compile else 5) if gpu else 1)
     _check_throughput_args(args.models, batch, steps, warmup)
-    log_name = args.name or f"bench-train-throughput-{device.type}"
+    log_name = args.name if args.name is not None else f"bench-train-throughput-{device.type}"
     config.new_run_log_path(log_name, args.overwrite)  # refuse before measuring
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -65,6 +65,8 @@ def new_run_log_path(name: str, overwrite: bool = False) -> Path:
     unless ``overwrite``: ``FileExistsError`` then says how to keep it or replace it.
     """
     check_plain_name("the run log name", name)
+    if name.endswith(".json"):
+        raise ValueError(f"give the run log name without '.json' (it is added), got {name!r}")
     path = runs_dir() / f"{name}.json"
     if path.exists() and not overwrite:
         raise FileExistsError(

@@ -477,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     for command in (p, c, i):
         command.add_argument("--root", type=Path, help="data folder (default: $WF_DATA_DIR or data/)")
     args = parser.parse_args(argv)
+    if args.root is not None and args.root.exists() and not args.root.is_dir():
+        parser.error(f"argument --root: expected a data folder, got {args.root}, which is a file")
     try:
         if args.command == "prepare":
             prepare(args.root, args.archive)
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             root = args.root or config.data_dir()
             print(f"data folder: {root}\nsource: {find_source(root)}")
-    except (DataNotFoundError, DataLayoutError, FileNotFoundError, PermissionError) as error:
+    except (ValueError, OSError) as error:  # DataLayoutError and DataNotFoundError among them
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:  # every argument is checked before timing anything
         device = config.device(args.device)
-        name = args.name or f"bench-dwconv-{device.type}"
+        name = args.name if args.name is not None else f"bench-dwconv-{device.type}"
         if not args.quick:
             config.new_run_log_path(name, args.overwrite)
     except (ValueError, FileExistsError) as error:

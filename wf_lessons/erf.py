@@ -302,9 +302,10 @@ def find_checkpoints(
     ``models`` is ``{label: (model name, overrides)}`` as :func:`figure3_models` returns; a checkpoint matches a
     label when its model name is the same and its overrides are too, drop-path aside (it does not change the
     architecture). ``folder`` defaults to ``<data folder>/checkpoints``. Returns ``{label: {"path", "epoch",
-    "epochs", "run_name"}}`` for the labels that have one; when several match, a finished run beats an unfinished
-    one, then the one with the most epochs done wins (then the newest). Unreadable, foreign or corrupted files
-    (weights that fail the checkpoint's digest or are not finite) are skipped.
+    "epochs", "test_acc", "run_name"}}`` for the labels that have one; when several match, a finished run beats an
+    unfinished one, then the higher test accuracy of the last epoch wins (then more epochs done, then the newest
+    file), whatever the seeds or recipes. Unreadable, foreign or corrupted files (weights that fail the
+    checkpoint's digest or are not finite) are skipped.
     """
     from wf_lessons import config
     from wf_lessons.train import load_checkpoint  # imported here: the training module is heavy
@@ -321,15 +322,17 @@ def find_checkpoints(
         for label, spec in wanted.items():
             if spec != key:
                 continue
+            history = ckpt.get("history") or [{}]
             entry = {
                 "path": path,
                 "epoch": int(ckpt.get("epoch", 0)),
                 "epochs": ckpt.get("config", {}).get("epochs"),
+                "test_acc": history[-1].get("test_acc"),
                 "run_name": path.stem,
                 "mtime": path.stat().st_mtime,
             }
             best = found.get(label)
-            rank = lambda e: (e["epoch"] == e["epochs"], e["epoch"], e["mtime"])  # noqa: E731
+            rank = lambda e: (e["epoch"] == e["epochs"], e["test_acc"] or 0.0, e["epoch"], e["mtime"])  # noqa: E731
             if best is None or rank(entry) > rank(best):
                 found[label] = entry
     return {label: {k: v for k, v in e.items() if k != "mtime"} for label, e in found.items()}

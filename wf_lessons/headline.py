@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
-        if not args.minutes > 0 or any(s < 0 for s in args.seeds):
-            raise ValueError(f"--minutes must be > 0 and seeds >= 0, got {args.minutes} and {args.seeds}")
+        if not 0 < args.minutes < math.inf or any(s < 0 for s in args.seeds):
+            raise ValueError(f"--minutes must be a finite number > 0 and seeds >= 0, got {args.minutes} and "
+                             f"{args.seeds}")
         result = run(args.minutes, args.seeds, progress=not args.no_progress)
     except (ValueError, FileExistsError, FileNotFoundError, PermissionError, DataNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -85,15 +85,26 @@ def load(name: str, device: str | torch.device = "cpu", verify: bool = True) -> 
     return model.to(device).eval()
 
 
-def export(run: str, name: str, checkpoint: str | Path | None = None) -> dict[str, Any]:
+def export(run: str, name: str, checkpoint: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write ``<name>.pt`` and ``<name>.json`` from a finished training run: its log, and its checkpoint (where
-    the log says, unless ``checkpoint`` is given)."""
+    the log says, unless ``checkpoint`` is given).
+
+    A shipped model is replaced only with ``overwrite=True``, and only by a run of the same model and overrides.
+    """
     from wf_lessons.train import load_checkpoint
 
     weights, meta = _paths(name)
     log = runlog.read(run)
     if not log.get("complete"):
         raise ValueError(f"run {run!r} is not complete: only finished runs are shipped")
+    if weights.exists() or meta.exists():
+        if not overwrite:
+            raise FileExistsError(f"pretrained model {name!r} exists ({weights.name}); pass overwrite=True "
+                                  "(--overwrite) to replace it")
+        shipped = manifest(name) if meta.exists() else log
+        if (shipped["model"], shipped["model_overrides"]) != (log["model"], log["model_overrides"]):
+            raise ValueError(f"run {run!r} trained {log['model']!r} with overrides {log['model_overrides']}, but "
+                             f"{name!r} is {shipped['model']!r} with overrides {shipped['model_overrides']}")
     ckpt = load_checkpoint(checkpoint if checkpoint is not None else log["checkpoint"])
     if ckpt["epoch"] != len(log["epochs"]) or ckpt["history"] != log["epochs"]:
         raise ValueError(f"the checkpoint does not belong to run {run!r} (its history differs from the log's)")
@@ -155,17 +166,18 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--run", required=True, help="run name (its log in data/runs/, its checkpoint)")
     e.add_argument("--name", required=True, help=f"pretrained name, one of {', '.join(NAMES)}")
     e.add_argument("--checkpoint", help="the run's checkpoint (default: where its log says)")
+    e.add_argument("--overwrite", action="store_true", help="replace the shipped model (same model and overrides)")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":
-            content = export(args.run, args.name, args.checkpoint)
+            content = export(args.run, args.name, args.checkpoint, args.overwrite)
             print(f"{args.name}: {content['bytes']:,} bytes, test accuracy {content['test_acc']:.4f}, "
                   f"sha256 {content['sha256'][:16]}...")
             return 0
         for name in args.names:
             _paths(name)
         rows = check(tuple(args.names) or NAMES)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{'model':26s} {'manifest':>9s} {'measured':>9s} {'Δ points':>9s} {'sha256':>7s}  verdict")

@@ -50,7 +50,8 @@ def _weights_digest(ckpt: dict[str, Any]) -> str:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A training checkpoint as a dict (tensors on the CPU), verified: clear errors for a missing, foreign,
-    incomplete or corrupted file (weights that do not match the stored digest, or that are not finite).
+    incomplete or corrupted file (weights that do not match the stored digest, weights or optimizer state that are
+    not finite).
 
     ``path`` may be as a run log records it (relative to the repository, see :func:`wf_lessons.runlog.portable`).
     """
@@ -68,12 +69,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"checkpoint {path} is incomplete: it lacks {', '.join(missing)}")
     if "digest" in ckpt and _weights_digest(ckpt) != ckpt["digest"]:
         raise ValueError(f"checkpoint {path} is corrupted: its weights do not match the digest written with them")
-    weights = ckpt["model"] | {f"ema {k}": v for k, v in (ckpt.get("ema") or {}).items()}
-    bad = [name for name, t in weights.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if isinstance(ckpt["epoch"], bool) or not isinstance(ckpt["epoch"], int) or ckpt["epoch"] < 0:
+        raise ValueError(f"checkpoint {path} is corrupted: its epoch count is {ckpt['epoch']!r}, not an int >= 0")
+    tensors = ckpt["model"] | {f"ema {k}": v for k, v in (ckpt.get("ema") or {}).items()} | _optimizer_tensors(ckpt)
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
-        raise ValueError(f"checkpoint {path} holds non-finite weights (in {', '.join(bad[:3])}"
+        raise ValueError(f"checkpoint {path} holds non-finite weights or optimizer state (in {', '.join(bad[:3])}"
                          f"{', ...' if len(bad) > 3 else ''}): the run diverged or the file is corrupted")
     return ckpt
+
+
+def _optimizer_tensors(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state tensors (AdamW's moments), named ``optimizer <param> <key>``."""
+    state = ckpt["optimizer"].get("state") if isinstance(ckpt["optimizer"], dict) else None
+    return {f"optimizer {index} {key}": t for index, entries in (state or {}).items() if isinstance(entries, dict)
+            for key, t in entries.items() if isinstance(t, torch.Tensor)}
 
 
 def load_model(

@@ -2,12 +2,13 @@
 end in an atomic checkpoint, and the run log.
 
 :func:`train` claims the run name (a second process with the same name is refused at once), refuses to overwrite
-a finished run, resumes exactly from a checkpoint, stops with :class:`TrainingDiverged` on a non-finite loss, and
-records every start or resume as a *segment* with the machine settings it used.
+a finished run, resumes exactly from a checkpoint, stops with :class:`TrainingDiverged` on a non-finite training or
+test loss, and records every start or resume as a *segment* with the machine settings it used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -43,7 +44,7 @@ _CLI_COMMAND: str | None = None  # set by the command line so that the run log r
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite; the run log is marked ``"diverged"``."""
+    """The training or the test loss became NaN or infinite; the run log is marked ``"diverged"``."""
 
 
 def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
@@ -53,13 +54,14 @@ def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
     ``data``: optional ``((train_images, train_labels), (test_images, test_labels))``, uint8 ``(N, 3, H, W)`` and
     int64 ``(N,)`` tensors, used instead of CIFAR-10 (tests, small experiments). Raises ``ValueError`` for settings
     that cannot work, ``FileExistsError`` rather than overwrite a run (or while another process trains it),
-    ``DataNotFoundError`` without the data, :class:`TrainingDiverged` on a non-finite loss. Resuming a run that is
-    already complete changes nothing and returns its log.
+    ``DataNotFoundError`` without the data, :class:`TrainingDiverged` on a non-finite training or test loss.
+    Resuming a run that is already complete changes nothing and returns its log.
     """
     start = time.perf_counter()
     cfg = config
     device = wf_config.device(cfg.device)
-    with atomic.claim(cfg.log_path().with_suffix(".lock"), f"run {cfg.run_name!r}"):
+    _check_checkpoint_folder(cfg)
+    with _claim(cfg):
         _check_paths(cfg)
         ckpt = load_checkpoint(cfg.checkpoint_path()) if cfg.resume else None
         if ckpt is not None:
@@ -76,9 +78,24 @@ def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
             return _train(cfg, data, device, settings, ckpt, start)
 
 
+def _claim(cfg: TrainConfig) -> contextlib.AbstractContextManager:
+    """The run name's exclusive claim, a lock file beside what the run writes: its log, else its checkpoint."""
+    if not cfg.write_log and not cfg.save_checkpoints:
+        return contextlib.nullcontext()  # nothing written, nothing to protect
+    written = cfg.log_path() if cfg.write_log else cfg.checkpoint_path()
+    return atomic.claim(written.with_suffix(".lock"), f"run {cfg.run_name!r}")
+
+
+def _check_checkpoint_folder(config: TrainConfig) -> None:
+    """Refuse to train without a writable checkpoint folder (found now, not after the first epoch)."""
+    folder = config.checkpoint_path().parent
+    if config.save_checkpoints and (reason := atomic.writable_folder(folder)) is not None:
+        raise ValueError(f"checkpoint_dir {folder} is not writable ({reason}); choose another "
+                         "(--checkpoint-dir) or pass save_checkpoints=False (--no-checkpoint)")
+
+
 def _check_paths(config: TrainConfig) -> None:
-    """Refuse to overwrite what a user made, to resume what does not exist, and to train without a writable
-    checkpoint folder (found now, not after the first epoch)."""
+    """Refuse to overwrite what a user made, and to resume what does not exist."""
     ckpt, log = config.checkpoint_path(), config.log_path()
     if config.resume:
         if not ckpt.is_file():
@@ -91,9 +108,6 @@ def _check_paths(config: TrainConfig) -> None:
                 f"run {config.run_name!r} already exists ({', '.join(existing)}); pass resume=True (--resume) to "
                 "continue it, overwrite=True (--overwrite) to start it again, or another run_name (--run-name)"
             )
-    if config.save_checkpoints and (reason := atomic.writable_folder(ckpt.parent)) is not None:
-        raise ValueError(f"checkpoint_dir {ckpt.parent} is not writable ({reason}); choose another "
-                         "(--checkpoint-dir) or pass save_checkpoints=False (--no-checkpoint)")
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -192,13 +206,19 @@ def _train(cfg: TrainConfig, data: _Data, device: torch.device, settings: dict[s
     start_epoch, train_s = 0, 0.0
     if ckpt is not None:
         load_weights(model, ckpt["model"], f"checkpoint {cfg.checkpoint_path()}")
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        restores = {"optimizer": lambda: optimizer.load_state_dict(ckpt["optimizer"]),
+                    "scheduler": lambda: scheduler.load_state_dict(ckpt["scheduler"]),
+                    "random-number generator": lambda: restore_rng(ckpt["rng"])}
         if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
+            restores["EMA"] = lambda: ema.load_state_dict(ckpt["ema"])
+        for part, restore in restores.items():  # the weights were verified on load; the rest is checked here
+            try:
+                restore()
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+                raise ValueError(f"checkpoint {cfg.checkpoint_path()} cannot be resumed: its {part} state is "
+                                 f"damaged ({type(error).__name__}: {error})") from None
         history, start_epoch, train_s = list(ckpt["history"]), ckpt["epoch"], ckpt["train_s"]
         segments = list(ckpt.get("segments", []))
-        restore_rng(ckpt["rng"])
     step_model = torch.compile(model) if cfg.compile else model
     eval_model = ema.module if ema is not None else model
 
@@ -226,13 +246,15 @@ def _train(cfg: TrainConfig, data: _Data, device: torch.device, settings: dict[s
         for epoch in range(start_epoch, cfg.epochs):
             bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
             row = _epoch(cfg, data, device, epoch, step_model, optimizer, scheduler, ema, bf16, bar)
-            if row["train_loss"] is None:
-                diverged = f"non-finite training loss in epoch {epoch + 1}: the run diverged (lower lr?)"
+            if row["train_loss"] is not None:  # the last update can still ruin the weights: check the test loss
+                train_s += row["epoch_s"]
+                eval_start = time.perf_counter()
+                metrics = evaluate(eval_model, data.eval_loader, bf16=bf16)
+            if row["train_loss"] is None or not math.isfinite(metrics["loss"]):
+                what = "training" if row["train_loss"] is None else "test"
+                diverged = f"non-finite {what} loss in epoch {epoch + 1}: the run diverged (lower lr?)"
                 say(diverged)
                 break
-            train_s += row["epoch_s"]
-            eval_start = time.perf_counter()
-            metrics = evaluate(eval_model, data.eval_loader, bf16=bf16)
             row |= {"test_loss": metrics["loss"], "test_acc": metrics["accuracy"], "eval_images": metrics["images"],
                     "train_s": train_s, "eval_s": time.perf_counter() - eval_start,
                     "wall_s": time.perf_counter() - start}
@@ -255,8 +277,8 @@ def _train(cfg: TrainConfig, data: _Data, device: torch.device, settings: dict[s
     if cfg.write_log:
         runlog.write(log, cfg.run_name)
     if diverged:
-        raise TrainingDiverged(f"{cfg.run_name}: {diverged}; the log marks it as diverged"
-                               + (f" ({runlog.portable(cfg.log_path())})" if cfg.write_log else ""))
+        marked = f"; the log marks it as diverged ({runlog.portable(cfg.log_path())})" if cfg.write_log else ""
+        raise TrainingDiverged(f"{cfg.run_name}: {diverged}{marked}")
     return log
 
 

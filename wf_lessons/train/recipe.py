@@ -6,6 +6,7 @@ A setting left ``None`` in :class:`TrainConfig` takes the preset's value, else :
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,13 +200,20 @@ class TrainConfig:
             value, low = getattr(self, name), 1 if name in positive_ints else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        for name in ("weight_decay", "warmup_epochs", "grad_clip", "drop_path", "time_limit_s", "mixup", "cutmix"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("min_lr_ratio", "label_smoothing", "ema_decay", "erasing", "mix_prob", "drop_path"):
-            if not 0 <= getattr(self, name) <= 1 or (name in ("ema_decay", "drop_path") and getattr(self, name) == 1):
+        if self.seed >= 2**32:
+            raise ValueError(f"seed must be an int in [0, 2**32), got {self.seed!r}")
+        if not 0 < self.lr <= 1e6:  # far above any useful value; larger ones overflow float32 in the optimizer
+            raise ValueError(f"lr must be a number in (0, 1e6], got {self.lr!r}")
+        for name in ("weight_decay", "warmup_epochs", "grad_clip", "mixup", "cutmix"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
+        if not self.time_limit_s >= 0:
+            raise ValueError(f"time_limit_s must be >= 0 (0: no limit), got {self.time_limit_s!r}")
+        for name in ("min_lr_ratio", "erasing", "mix_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ("label_smoothing", "ema_decay", "drop_path"):  # 1 would leave nothing to learn or keep
+            if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         self.augment()  # validates the augmentation settings
         if self.run_name is None:
