@@ -66,8 +66,8 @@ def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
         ckpt = load_checkpoint(cfg.checkpoint_path()) if cfg.resume else None
         if ckpt is not None:
             if problems := resume_problems(ckpt, cfg):
-                raise ValueError(f"cannot resume {cfg.checkpoint_path()}: it was made with other settings:\n  "
-                                 + "\n  ".join(problems))
+                raise ValueError(f"cannot resume {cfg.checkpoint_path()}: it was made with other settings ("
+                                 + "; ".join(problems) + ")")
             if ckpt["epoch"] >= cfg.epochs and cfg.log_path().is_file() and runlog.read(cfg.log_path())["complete"]:
                 if cfg.progress:
                     print(f"{cfg.run_name}: already complete ({ckpt['epoch']} epochs); nothing to do")
