@@ -47,7 +47,9 @@ def test_bad_selections_are_refused_with_the_valid_names(capsys):
     with pytest.raises(ValueError, match="unknown study preset 'gpu'"):
         ablate.variants("gpu")
     assert ablate.main(["--seeds", "-1"]) == 2
-    assert "seeds must be non-negative ints" in capsys.readouterr().err
+    assert "seeds must be ints in [0, 2**32)" in capsys.readouterr().err
+    assert ablate.main(["--seeds", "0", str(2**32)]) == 2  # refused before the seed-0 runs train
+    assert "seeds must be ints in [0, 2**32), got [0, 4294967296]" in capsys.readouterr().err
 
 
 def test_subset_run_skip_and_summary(toy, monkeypatch):

@@ -245,7 +245,7 @@ TRAIN_CASES = [
     (["--checkpoint-dir", "{file}/sub"], "is not writable"),
     (["--lr", "inf"], "error: lr must be a number in (0, 1e6], got inf"),
     (["--weight-decay", "inf"], "error: weight_decay must be a finite number >= 0, got inf"),
-    (["--mixup", "inf"], "error: mixup must be a finite number >= 0, got inf"),
+    (["--mixup", "inf"], "error: the mixup alpha must be a number in [0, 100] (0: off), got inf"),
     (["--cutmix", "1e308"], "error: the cutmix alpha must be a number in [0, 100]"),
     (["--seed", "99999999999"], "error: seed must be an int in [0, 2**32), got 99999999999"),
     (["--label-smoothing", "1"], "error: label_smoothing must be in [0, 1), got 1.0"),

@@ -193,11 +193,11 @@ def test_figure3_models_cover_every_predictor_once_and_build():
 def test_find_checkpoints_matches_name_and_architecture_and_prefers_the_best_finished_run(tmp_path):
     from wf_lessons.train.checkpoint import save_checkpoint
 
-    def save(name, model, overrides, epoch, epochs=10, acc=0.5, weight=1.0):
+    def save(name, model, overrides, epoch, epochs=10, acc=0.5, weight=1.0, images=1000):
         save_checkpoint(tmp_path / f"{name}.pt", {
             "model_name": model, "model_overrides": overrides, "epoch": epoch, "config": {"epochs": epochs},
             "model": {"w": torch.full((2,), weight)}, "optimizer": {}, "scheduler": {}, "rng": {},
-            "history": [{"test_acc": acc}] * epoch, "train_s": 0.0})
+            "history": [{"test_acc": acc, "eval_images": images}] * epoch, "train_s": 0.0})
 
     save("static-short", "wf-cifar", {"dynamic_blocks": []}, 2)
     save("static-long", "wf-cifar", {"dynamic_blocks": (), "drop_path": 0.1}, 9)  # drop-path: same architecture
@@ -210,6 +210,7 @@ def test_find_checkpoints_matches_name_and_architecture_and_prefers_the_best_fin
     save("static-done-good", "wf-cifar", {"dynamic_blocks": ()}, 3, epochs=3, acc=0.7)  # finished beats unfinished
     save("static-done-poor", "wf-cifar", {"dynamic_blocks": ()}, 6, epochs=6, acc=0.1)  # longer, but worse
     save("static-nan", "wf-cifar", {"dynamic_blocks": ()}, 8, epochs=8, acc=0.9, weight=float("nan"))  # skipped
+    save("static-toy", "wf-cifar", {"dynamic_blocks": ()}, 1, epochs=1, acc=1.0, images=10)  # few images
     found = erf.find_checkpoints(erf.figure3_models(), tmp_path)
     assert found["static"]["run_name"] == "static-done-good" and found["static"]["test_acc"] == 0.7
     assert erf.find_checkpoints(erf.figure3_models(), tmp_path / "absent") == {}

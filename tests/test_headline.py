@@ -24,7 +24,8 @@ def test_refuses_on_a_cpu_with_a_pointer_to_the_cpu_presets(capsys):
     assert err.startswith("error: the headline run needs a CUDA GPU") and "--preset cpu" in err
 
 
-@pytest.mark.parametrize("minutes", ["0", "inf", "nan"])
-def test_bad_arguments(capsys, minutes):
-    assert headline.main(["--minutes", minutes]) == 2  # before any GPU is looked for
-    assert "error: --minutes must be a finite number > 0" in capsys.readouterr().err
+@pytest.mark.parametrize("argv", [["--minutes", "0"], ["--minutes", "inf"], ["--minutes", "nan"],
+                                  ["--seeds", "0", str(2**32)]])
+def test_bad_arguments(capsys, argv):
+    assert headline.main(argv) == 2  # before any GPU is looked for
+    assert "error: --minutes must be a finite number > 0 and seeds ints in [0, 2**32)" in capsys.readouterr().err

@@ -47,6 +47,9 @@ def test_a_run_without_a_log_claims_its_name_beside_its_checkpoint(tmp_path, run
             train.train(cfg, _data())
     train.train(cfg, _data())
     assert not runs.exists() or not any(runs.iterdir())  # nothing written under data/runs/
+    with atomic.claim(tmp_path / "ckpt" / "quiet.lock", "run 'quiet'"):  # a logged run shares the checkpoint
+        with pytest.raises(atomic.ClaimedError, match="run 'quiet' is in use by another process"):
+            train.train(_config(tmp_path, run_name="quiet", epochs=1, write_log=True, overwrite=True), _data())
 
 
 def test_cli_refuses_a_claimed_run_with_exit_2(tmp_path, runs, capsys):

@@ -28,6 +28,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from wf_lessons import atomic, runlog
@@ -37,6 +38,7 @@ from wf_lessons.dynamic_dwconv import DWC_PREDICTORS
 from wf_lessons.dynamic_linear import LINEAR_PREDICTORS
 from wf_lessons.train import PRESETS, TrainConfig, TrainingDiverged, train
 from wf_lessons.train.loop import Data
+from wf_lessons.train.recipe import SEED_LIMIT
 
 #: The presets the study runs with (a preset of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
 STUDY_PRESETS = ("study-cpu",)
@@ -100,8 +102,8 @@ def _select(preset: str, names: list[str] | None, seeds: list[int] | None) -> li
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(grid)}")
     seeds = list(DEFAULT_SEEDS) if seeds is None else seeds
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative ints, got {seeds!r}")
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT for s in seeds):
+        raise ValueError(f"seeds must be ints in [0, 2**32), got {seeds!r}")
     return [(n, s) for s in seeds for n in names]  # seed-major: a partial grid still has whole seeds
 
 
@@ -198,8 +200,14 @@ def compare(summary: dict[str, Any], variant: str, baseline: str = "all-static")
     a, b = table[variant], table[baseline]
     seeds_b = dict(zip(b["seeds"], b["test_acc"]))
     paired = [100 * (acc - seeds_b[seed]) for seed, acc in zip(a["seeds"], a["test_acc"]) if seed in seeds_b]
-    real = min(a["test_acc"]) > max(b["test_acc"]) or max(a["test_acc"]) < min(b["test_acc"])
-    return {"diff_points": 100 * (a["mean"] - b["mean"]), "paired_points": paired, "real": real}
+    return {"diff_points": 100 * (a["mean"] - b["mean"]), "paired_points": paired,
+            "real": beyond_spread(a["test_acc"], b["test_acc"])}
+
+
+def beyond_spread(a: Sequence[float], b: Sequence[float]) -> bool:
+    """The course's rule for a real difference between two sets of seeds' results: every value of one beats every
+    value of the other (their ranges do not overlap)."""
+    return min(a) > max(b) or max(a) < min(b)
 
 
 def print_status(preset: str, names: list[str] | None, seeds: list[int] | None) -> None:

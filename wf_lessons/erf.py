@@ -303,9 +303,10 @@ def find_checkpoints(
     label when its model name is the same and its overrides are too, drop-path aside (it does not change the
     architecture). ``folder`` defaults to ``<data folder>/checkpoints``. Returns ``{label: {"path", "epoch",
     "epochs", "test_acc", "run_name"}}`` for the labels that have one; when several match, a finished run beats an
-    unfinished one, then the higher test accuracy of the last epoch wins (then more epochs done, then the newest
-    file), whatever the seeds or recipes. Unreadable, foreign or corrupted files (weights that fail the
-    checkpoint's digest or are not finite) are skipped.
+    unfinished one, then a run evaluated on more test images beats one evaluated on fewer (a toy run's score on a
+    handful of images says little), then the higher test accuracy of the last epoch wins (then more epochs done,
+    then the newest file), whatever the seeds or recipes. Unreadable, foreign or corrupted files (weights that fail
+    the checkpoint's digest or are not finite) are skipped.
     """
     from wf_lessons import config
     from wf_lessons.train import load_checkpoint  # imported here: the training module is heavy
@@ -322,20 +323,27 @@ def find_checkpoints(
         for label, spec in wanted.items():
             if spec != key:
                 continue
-            history = ckpt.get("history") or [{}]
+            last = (ckpt.get("history") or [{}])[-1]
             entry = {
                 "path": path,
                 "epoch": int(ckpt.get("epoch", 0)),
                 "epochs": ckpt.get("config", {}).get("epochs"),
-                "test_acc": history[-1].get("test_acc"),
+                "eval_images": last.get("eval_images") or 0,
+                "test_acc": last.get("test_acc"),
                 "run_name": path.stem,
                 "mtime": path.stat().st_mtime,
             }
             best = found.get(label)
-            rank = lambda e: (e["epoch"] == e["epochs"], e["test_acc"] or 0.0, e["epoch"], e["mtime"])  # noqa: E731
-            if best is None or rank(entry) > rank(best):
+            if best is None or _rank(entry) > _rank(best):
                 found[label] = entry
-    return {label: {k: v for k, v in e.items() if k != "mtime"} for label, e in found.items()}
+    return {label: {k: v for k, v in e.items() if k not in ("mtime", "eval_images")} for label, e in found.items()}
+
+
+def _rank(entry: dict[str, Any]) -> tuple:
+    """How :func:`find_checkpoints` orders candidates: finished, evaluated on more images, more accurate, longer,
+    newer."""
+    return (entry["epoch"] == entry["epochs"], entry["eval_images"], entry["test_acc"] or 0.0, entry["epoch"],
+            entry["mtime"])
 
 
 # ---------------------------------------------------------------------------------------------- plots

@@ -32,6 +32,7 @@ import torch
 from wf_lessons import config, runlog
 from wf_lessons.data import DataNotFoundError
 from wf_lessons.train import TrainingDiverged
+from wf_lessons.train.recipe import SEED_LIMIT
 
 MODELS = ("wf-cifar", "deit-cifar")
 TRAIN_IMAGES = 50_000
@@ -141,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
-        if not 0 < args.minutes < math.inf or any(s < 0 for s in args.seeds):
-            raise ValueError(f"--minutes must be a finite number > 0 and seeds >= 0, got {args.minutes} and "
-                             f"{args.seeds}")
+        if not 0 < args.minutes < math.inf or any(not 0 <= s < SEED_LIMIT for s in args.seeds):
+            raise ValueError(f"--minutes must be a finite number > 0 and seeds ints in [0, 2**32), got "
+                             f"{args.minutes} and {args.seeds}")
         result = run(args.minutes, args.seeds, progress=not args.no_progress)
     except (ValueError, FileExistsError, FileNotFoundError, PermissionError, DataNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

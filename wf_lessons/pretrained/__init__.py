@@ -101,8 +101,8 @@ def export(run: str, name: str, checkpoint: str | Path | None = None, overwrite:
         if not overwrite:
             raise FileExistsError(f"pretrained model {name!r} exists ({weights.name}); pass overwrite=True "
                                   "(--overwrite) to replace it")
-        shipped = manifest(name) if meta.exists() else log
-        if (shipped["model"], shipped["model_overrides"]) != (log["model"], log["model_overrides"]):
+        shipped = manifest(name) if meta.exists() else None  # without a manifest there is nothing to compare
+        if shipped and (shipped["model"], shipped["model_overrides"]) != (log["model"], log["model_overrides"]):
             raise ValueError(f"run {run!r} trained {log['model']!r} with overrides {log['model_overrides']}, but "
                              f"{name!r} is {shipped['model']!r} with overrides {shipped['model_overrides']}")
     ckpt = load_checkpoint(checkpoint if checkpoint is not None else log["checkpoint"])

@@ -14,6 +14,7 @@ import os
 import random
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,14 @@ def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
             return _train(cfg, data, device, settings, ckpt, start)
 
 
-def _claim(cfg: TrainConfig) -> contextlib.AbstractContextManager:
-    """The run name's exclusive claim, a lock file beside what the run writes: its log, else its checkpoint."""
-    if not cfg.write_log and not cfg.save_checkpoints:
-        return contextlib.nullcontext()  # nothing written, nothing to protect
-    written = cfg.log_path() if cfg.write_log else cfg.checkpoint_path()
-    return atomic.claim(written.with_suffix(".lock"), f"run {cfg.run_name!r}")
+@contextlib.contextmanager
+def _claim(cfg: TrainConfig) -> Iterator[None]:
+    """The run name's exclusive claim: a lock file beside each thing the run writes (its log, its checkpoint)."""
+    with contextlib.ExitStack() as claims:
+        for written, on in ((cfg.log_path(), cfg.write_log), (cfg.checkpoint_path(), cfg.save_checkpoints)):
+            if on:
+                claims.enter_context(atomic.claim(written.with_suffix(".lock"), f"run {cfg.run_name!r}"))
+        yield
 
 
 def _check_checkpoint_folder(config: TrainConfig) -> None:
@@ -246,15 +249,15 @@ def _train(cfg: TrainConfig, data: _Data, device: torch.device, settings: dict[s
         for epoch in range(start_epoch, cfg.epochs):
             bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
             row = _epoch(cfg, data, device, epoch, step_model, optimizer, scheduler, ema, bf16, bar)
+            eval_start, metrics = time.perf_counter(), None
             if row["train_loss"] is not None:  # the last update can still ruin the weights: check the test loss
-                train_s += row["epoch_s"]
-                eval_start = time.perf_counter()
                 metrics = evaluate(eval_model, data.eval_loader, bf16=bf16)
-            if row["train_loss"] is None or not math.isfinite(metrics["loss"]):
-                what = "training" if row["train_loss"] is None else "test"
+            if metrics is None or not math.isfinite(metrics["loss"]):
+                what = "training" if metrics is None else "test"
                 diverged = f"non-finite {what} loss in epoch {epoch + 1}: the run diverged (lower lr?)"
                 say(diverged)
                 break
+            train_s += row["epoch_s"]
             row |= {"test_loss": metrics["loss"], "test_acc": metrics["accuracy"], "eval_images": metrics["images"],
                     "train_s": train_s, "eval_s": time.perf_counter() - eval_start,
                     "wall_s": time.perf_counter() - start}

@@ -67,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
 #: of candidate widths and depths on one thread of the 2-core machine it was built on (not kept as a log): widths
 #: 96 and 128 trained several times fewer images per second for several times the parameters, so within the budget
 #: they would see each image about half as often as width 64; depth 6 cost about as much as depth 5, because the
-#: two dynamic blocks, not the static ones, dominate the time. The seed-1 run logs hold what the preset's
+#: two dynamic blocks, not the static ones, dominate the time. The run logs of seeds 1 and 2 hold what the preset's
 #: start-up measurement found there (``segments[0]["measured_step_s"]``). The recipe is quick-cpu's with a one-epoch
 #: warm-up for the longer schedule: a model this small underfits, so no heavy regularisation.
 #:
@@ -114,6 +114,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "time_limit_s": 540.0,
     },
 }
+
+#: Seeds are ints in [0, SEED_LIMIT): the generators that the run derives from them take 64-bit seeds.
+SEED_LIMIT = 2**32
 
 _UNSET_FIELDS = tuple(DEFAULTS)
 # fields that define what is trained: a resumed run must agree with its checkpoint on all of them
@@ -200,11 +203,11 @@ class TrainConfig:
             value, low = getattr(self, name), 1 if name in positive_ints else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if self.seed >= 2**32:
+        if self.seed >= SEED_LIMIT:
             raise ValueError(f"seed must be an int in [0, 2**32), got {self.seed!r}")
         if not 0 < self.lr <= 1e6:  # far above any useful value; larger ones overflow float32 in the optimizer
             raise ValueError(f"lr must be a number in (0, 1e6], got {self.lr!r}")
-        for name in ("weight_decay", "warmup_epochs", "grad_clip", "mixup", "cutmix"):
+        for name in ("weight_decay", "warmup_epochs", "grad_clip"):  # mixup/cutmix: BatchAugment checks them
             if not 0 <= getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if not self.time_limit_s >= 0:
