@@ -405,23 +405,10 @@ def run_group(log: dict) -> str:
 
 
 for preset_name, runs in by_preset.items():
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
-    colours = dict(zip(sorted({run_group(log) for log in runs}), plt.cm.tab10.colors))
-    for log in runs:
-        style = ("o-", "s--", "^:", "d-.")[log["seed"] % 4]  # one line style per seed
-        label = f"{run_group(log)}, seed {log['seed']}"
-        acc = [e["test_acc"] for e in log["epochs"]]
-        for ax, x in ((ax1, "epoch"), (ax2, "train_s")):
-            ax.plot([e[x] for e in log["epochs"]], acc, style, color=colours[run_group(log)], ms=3, label=label)
-    ax1.set_xlabel("epoch")
-    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax2.set_xlabel("training time (s)")
-    for ax in (ax1, ax2):
-        ax.set_ylabel("test accuracy")
-        ax.grid(alpha=0.3)
-    fig.legend(*ax1.get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    plt.suptitle(f"preset {preset_name} — on {runs[0]['device']}")
-    plt.tight_layout()
+    groups: dict[str, list[dict]] = {}
+    for log in sorted(runs, key=lambda log: (run_group(log), log["seed"])):
+        groups.setdefault(run_group(log), []).append(log)
+    train.plot_curves(groups, f"preset {preset_name} — on {runs[0]['device']}")  # one colour per group
     plt.show()
 
 # %% [markdown]

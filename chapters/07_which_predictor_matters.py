@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from wf_lessons import ablate, config, pretrained, runlog
+from wf_lessons import ablate, config, pretrained, runlog, train
 from wf_lessons.models import build_model, count_parameters
 
 QUICK = config.quick()
@@ -82,22 +82,8 @@ for label, logs in cpu_logs.items():
 # compares speeds measured in like conditions.
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
-for (label, logs), colour in zip(cpu_logs.items(), ("tab:green", "0.4", "tab:purple")):
-    for log, style in zip(logs, ("o-", "s--", "^:")):
-        acc = [e["test_acc"] for e in log["epochs"]]
-        name = f"{label}, seed {log['seed']}"
-        ax1.plot([e["epoch"] for e in log["epochs"]], acc, style, color=colour, ms=3, label=name)
-        ax2.plot([e["train_s"] / 60 for e in log["epochs"]], acc, style, color=colour, ms=3, label=name)
-ax1.set_xlabel("epoch")
-ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
-ax2.set_xlabel("training time (min)")
-for ax in (ax1, ax2):
-    ax.set_ylabel("test accuracy (1,000 images)")
-    ax.grid(alpha=0.3)
-ax1.legend(fontsize=7)
-plt.suptitle("the cpu preset: 15 epochs, one thread each")
-plt.tight_layout()
+train.plot_curves(cpu_logs, "the cpu preset: 15 epochs, one thread each",
+                  colours=("tab:green", "0.4", "tab:purple"), ylabel="test accuracy (1,000 images)")
 plt.show()
 
 # %%
@@ -219,7 +205,6 @@ print(f"{len(grid)} variants x 3 seeds = {3 * len(grid)} runs; recipe study-cpu:
 # %%
 import tempfile
 
-from wf_lessons import train
 from wf_lessons.data import cifar10
 
 short = ({"epochs": 1, "steps_per_epoch": 30, "train_per_class": 400, "eval_per_class": 20} if QUICK

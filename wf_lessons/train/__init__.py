@@ -16,7 +16,8 @@ The parts, each short enough to read in one sitting: :mod:`~wf_lessons.train.rec
 ``TrainConfig``), :mod:`~wf_lessons.train.steps` (optimiser, schedule, one step, evaluation),
 :mod:`~wf_lessons.train.machine` (bf16 and threads, measured on CPUs), :mod:`~wf_lessons.train.checkpoint`,
 :mod:`~wf_lessons.train.loop` (``train``), :mod:`~wf_lessons.train.cli` (the command line, ``--dry-run``:
-:mod:`~wf_lessons.train.dryrun`) and :mod:`~wf_lessons.train.gpu` (the gpu preset's estimate).
+:mod:`~wf_lessons.train.dryrun`), :mod:`~wf_lessons.train.gpu` (the gpu preset's estimate) and
+:mod:`~wf_lessons.train.curves` (accuracy curves from run logs).
 
 Python::
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 from wf_lessons.train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, load_model
 from wf_lessons.train.cli import config_from_args, main
+from wf_lessons.train.curves import plot_curves
 from wf_lessons.train.dryrun import dry_run
 from wf_lessons.train.gpu import GPU_ASSUMED_RATES, GPU_PRESET_REASONING, gpu_preset_estimate
 from wf_lessons.train.loop import TrainingDiverged, train
@@ -58,6 +60,7 @@ __all__ = [
     "dry_run",
     "evaluate",
     "gpu_preset_estimate",
+    "plot_curves",
     "load_checkpoint",
     "load_model",
     "main",
