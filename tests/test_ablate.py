@@ -33,16 +33,20 @@ def test_the_grid_varies_one_family_at_a_time():
     assert len(grid) == 12 and grid["all-static"] == ("wf-cifar-study", {"dynamic_blocks": ()})
     assert grid["released"] == ("wf-cifar-study", {}) and grid["deit"] == ("deit-cifar-tiny", {})
     for name, (model, overrides) in grid.items():
-        if name.startswith(("linear-", "dwc-")):
+        if name.startswith(("linear-", "dwc-", "predict-")):
             assert model == "wf-cifar-study" and len(overrides) == 1  # one thing differs from the released model
-    assert {n for n in grid if n.startswith("linear-")} == {"linear-static", "linear-gap", "linear-linear",
-                                                          "linear-nonlinear", "linear-deep"}
-    assert {n for n in grid if n.startswith("dwc-")} == {"dwc-static", "dwc-gap", "dwc-amp_dir", "dwc-conv"}
+    assert {n for n in grid if n.startswith("linear-")} == {"linear-gap", "linear-linear", "linear-nonlinear",
+                                                          "linear-deep"}
+    assert {n for n in grid if n.startswith("dwc-")} == {"dwc-gap", "dwc-amp_dir", "dwc-conv"}
+    # a name says what is predicted; the old names stay on disk
+    assert grid["predict-dwc-only"][1] == {"linear_predictor": "static"}
+    assert grid["predict-linear-only"][1] == {"dwc_predictor": "static"}
+    assert ablate.run_name("study-cpu", "predict-dwc-only", 0) == "ablation-study-cpu-linear-static-seed0"
     assert models.build_model("wf-cifar-study").dynamic_blocks == (1, 3)  # half the blocks dynamic
 
 
 def test_bad_selections_are_refused_with_the_valid_names(capsys):
-    with pytest.raises(ValueError, match="unknown variant\\(s\\) nope; valid: all-static, linear-static"):
+    with pytest.raises(ValueError, match="unknown variant\\(s\\) nope; valid: all-static, predict-dwc-only"):
         ablate.run(names=["nope"])
     with pytest.raises(ValueError, match="unknown study preset 'gpu'"):
         ablate.variants("gpu")

@@ -1,13 +1,21 @@
-"""The predictor study: which weight predictor matters? (chapter 07)
+"""The predictor studies of chapter 07: which weight predictor matters, and why the static control wins.
 
-One network, one recipe, one data order; only the weight predictors change, one family at a time:
+**The predictor study** (preset ``study-cpu``, 2 epochs): one network, one recipe, one data order; only the weight
+predictors change, one family at a time:
 
-- ``all-static``: the control, every block static (``dynamic_blocks=()``): 3×3 depthwise convolutions and MLPs only;
+- ``all-static``: every block static (``dynamic_blocks=()``): 3×3 depthwise convolutions and MLPs only;
 - ``linear-<p>``: the dynamic blocks' linear layers use predictor ``p`` (chapter 02), the DWC stays ``adaptive``;
+  ``predict-dwc-only`` is the one with the ``static`` linear layer (its old name, in run logs: ``linear-static``);
 - ``dwc-<p>``: the dynamic blocks' depthwise convolutions use predictor ``p`` (chapter 03), the linear stays
-  ``bilateral``;
+  ``bilateral``; ``predict-linear-only`` has the ``static`` DWC (old name ``dwc-static``);
 - ``released``: ``bilateral`` + ``adaptive``, the pair of the reference code (the meeting point of both families);
 - ``deit``: the same-size DeiT (softmax attention), the same recipe.
+
+**The controlled study** (presets ``controls-cpu``, 15 epochs, and ``controls-short-cpu``, 2 epochs, both on the
+``cpu`` preset's ``wf-cifar-cpu``): controls that each differ from the released network in one thing
+(:data:`CONTROLS`), a held-out validation split for every choice, each family at the learning rate its sweep chose
+on that split (:func:`chosen_lr`), the test set once per run, and paired comparisons (:data:`COMPARISONS`) with
+95% confidence intervals and Holm-corrected p-values (:func:`compare_paired`).
 
 Each (variant, seed) is an ordinary training run (:mod:`wf_lessons.train`) named
 ``ablation-<preset>-<variant>-seed<seed>``, with its own run log in ``data/runs/`` and checkpoint. The command is
@@ -15,11 +23,16 @@ resumable: finished runs are skipped, an interrupted one resumes from its checkp
 process is training is left to it (two commands can share the grid, one per core). At the end the summary
 ``data/runs/ablation-<preset without "study-">.json`` gathers every finished run.
 
+The controlled study's run names carry the learning rate (``ablation-controls-cpu-released-lr0.003-seed0``), so
+that a sweep run at the chosen rate is also seed 0 of the study.
+
 Command line::
 
     python -m wf_lessons.ablate                        # the whole grid, seeds 0 1 2, preset study-cpu
     python -m wf_lessons.ablate --variants all-static released --seeds 0
     python -m wf_lessons.ablate --list                 # what is done, partial, to do
+    python -m wf_lessons.ablate --preset controls-cpu --sweep            # the learning-rate sweep (seed 0)
+    python -m wf_lessons.ablate --preset controls-cpu --seeds 0 1 2 3 4  # every control at its family's rate
 """
 
 from __future__ import annotations
@@ -40,25 +53,79 @@ from wf_lessons.train import PRESETS, TrainConfig, TrainingDiverged, train
 from wf_lessons.train.loop import Data
 from wf_lessons.train.recipe import SEED_LIMIT
 
-#: The presets the study runs with (a preset of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
-STUDY_PRESETS = ("study-cpu",)
+#: The presets the studies run with (presets of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
+STUDY_PRESETS = ("study-cpu", "controls-cpu", "controls-short-cpu")
 #: The softmax-attention baseline of the same size as each study model.
 SAME_SIZE_DEIT = {"wf-cifar-study": "deit-cifar-tiny", "wf-cifar": "deit-cifar"}
 DEFAULT_SEEDS = (0, 1, 2)
+#: The predictor study's variants whose names changed (new -> old), so that the old run logs are still read.
+LEGACY_NAMES = {"predict-dwc-only": "linear-static", "predict-linear-only": "dwc-static"}
+
+#: The controlled study's variants: name -> (learning-rate family, ``build_model`` overrides of the preset's model,
+#: what it is). Each differs from the released network, or from another control, in one thing.
+CONTROLS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "released": ("weightformer", {}, "the released network: bilateral dynamic linear + adaptive dynamic DWC in "
+                 "the dynamic blocks"),
+    "all-static": ("static", {"dynamic_blocks": ()}, "every block static (no norm1 overwrite, PyTorch's conv init, "
+                   "23% fewer parameters)"),
+    "slot-static": ("weightformer", {"linear_predictor": "static", "dwc_predictor": "static"},
+                    "the dynamic blocks kept (norm1 included) with static layers in both slots"),
+    "zero-prediction": ("weightformer", {"predict": "none"}, "the released network with every prediction forced to "
+                        "zero in the forward pass (same structure, initialisation, parameters)"),
+    "zero-init": ("weightformer", {"prediction_init": "zero"}, "the released network with every prediction exactly "
+                  "zero at step 0, learned from there (the course's own experiment)"),
+    "predict-dwc-only": ("weightformer", {"predict": "dwc"}, "the released network, linear prediction forced to zero"),
+    "predict-linear-only": ("weightformer", {"predict": "linear"}, "the released network, DWC prediction forced to "
+                            "zero"),
+    "static-param-matched": ("static", {"dynamic_blocks": (), "depth": 8}, "all-static, 8 blocks: the released "
+                             "network's parameter count (+2%)"),
+    "static-time-matched": ("static", {"dynamic_blocks": (), "depth": 11}, "all-static, 11 blocks: about the "
+                            "released network's training time per step (one thread, bf16; the run logs hold the "
+                            "measured speeds)"),
+}
+#: The variant whose learning-rate sweep sets each family's rate, and the rates swept (the CPU recipe's 3e-3 and a
+#: factor 2 either side).
+SWEEP_VARIANTS = {"weightformer": "released", "static": "all-static"}
+LR_SWEEP = (1.5e-3, 3e-3, 6e-3)
+#: A controls preset whose learning rates come from another preset's sweep (same network, shorter schedule).
+LR_FROM = {"controls-short-cpu": "controls-cpu"}
+#: The controlled study's paired comparisons: (treatment, control, the one thing that differs).
+COMPARISONS: tuple[tuple[str, str, str], ...] = (
+    ("released", "all-static", "everything: structure, initialisation, prediction, parameters, speed"),
+    ("slot-static", "all-static", "block structure (the norm1 overwrite of the residual stream)"),
+    ("zero-prediction", "slot-static", "initialisation of the static weights (released layers' against static "
+     "layers')"),
+    ("released", "zero-prediction", "the prediction, from the released initialisation"),
+    ("zero-init", "zero-prediction", "the prediction, from a zero start"),
+    ("zero-init", "released", "the prediction's start: zero against the released initialisation"),
+    ("predict-dwc-only", "zero-prediction", "predicting the DWC kernels alone"),
+    ("predict-linear-only", "zero-prediction", "predicting the linear layer alone"),
+    ("released", "static-param-matched", "predicted weights against an all-static network of equal size"),
+    ("released", "static-time-matched", "predicted weights against an all-static network of equal training time"),
+)
+#: The decomposition of the released network's gap to the all-static control: three comparisons that add up to it.
+DECOMPOSITION = (("slot-static", "all-static"), ("zero-prediction", "slot-static"), ("released", "zero-prediction"))
+
+
+def is_controls(preset: str) -> bool:
+    """Whether ``preset`` is one of the controlled study's (learning rate per family, validation split)."""
+    return preset.startswith("controls-")
 
 
 def variants(preset: str = "study-cpu") -> dict[str, tuple[str, dict[str, Any]]]:
     """The grid's variants for ``preset``: name -> (model name, ``build_model`` overrides)."""
     _check_preset(preset)
     model = PRESETS[preset]["model"]
+    if is_controls(preset):
+        return {name: (model, dict(overrides)) for name, (_, overrides, _) in CONTROLS.items()}
     grid: dict[str, tuple[str, dict[str, Any]]] = {"all-static": (model, {"dynamic_blocks": ()})}
     for p in LINEAR_PREDICTORS:
         if p != "bilateral":
-            grid[f"linear-{p}"] = (model, {"linear_predictor": p})
+            grid["predict-dwc-only" if p == "static" else f"linear-{p}"] = (model, {"linear_predictor": p})
     grid["released"] = (model, {})
     for p in DWC_PREDICTORS:
         if p != "adaptive":
-            grid[f"dwc-{p}"] = (model, {"dwc_predictor": p})
+            grid["predict-linear-only" if p == "static" else f"dwc-{p}"] = (model, {"dwc_predictor": p})
     grid["deit"] = (SAME_SIZE_DEIT[model], {})
     return grid
 
@@ -68,19 +135,62 @@ def _check_preset(preset: str) -> None:
         raise ValueError(f"unknown study preset {preset!r}; valid: {', '.join(STUDY_PRESETS)}")
 
 
-def run_name(preset: str, variant: str, seed: int) -> str:
-    return f"ablation-{preset}-{variant}-seed{seed}"
+def run_name(preset: str, variant: str, seed: int | str, lr: float | None = None) -> str:
+    """The run's name: ``ablation-<preset>-<variant>[-lr<lr>]-seed<seed>`` (the learning rate in the controlled
+    study's names; the predictor study keeps its variants' old names on disk, :data:`LEGACY_NAMES`)."""
+    if is_controls(preset):
+        if lr is None:
+            raise ValueError(f"the {preset} runs are named with their learning rate: pass lr")
+        return f"ablation-{preset}-{variant}-lr{lr:g}-seed{seed}"
+    return f"ablation-{preset}-{LEGACY_NAMES.get(variant, variant)}-seed{seed}"
 
 
 def summary_name(preset: str) -> str:
     return "ablation-" + preset.removeprefix("study-")
 
 
-def config(preset: str, variant: str, seed: int, **settings: Any) -> TrainConfig:
+def sweep_runs(preset: str) -> list[tuple[str, float]]:
+    """The learning-rate sweep of a controls preset: (variant, lr) pairs, trained with seed 0."""
+    _check_preset(preset)
+    if not is_controls(preset) or preset in LR_FROM:
+        raise ValueError(f"{preset} has no learning-rate sweep of its own; the sweep runs with preset controls-cpu")
+    return [(variant, lr) for variant in SWEEP_VARIANTS.values() for lr in LR_SWEEP]
+
+
+def chosen_lr(preset: str, variant: str) -> float:
+    """The learning rate of ``variant``'s family: the sweep's rate with the best final validation accuracy.
+
+    Raises ``ValueError`` while the family's sweep is not finished (saying which command finishes it).
+    """
+    sweep_preset = LR_FROM.get(preset, preset)
+    family = CONTROLS[variant][0]
+    reference = SWEEP_VARIANTS[family]
+    logs = {}
+    for lr in LR_SWEEP:
+        path = wf_config.runs_dir() / f"{run_name(sweep_preset, reference, 0, lr)}.json"
+        log = runlog.read(path) if path.exists() else {}
+        if log.get("complete") and log.get("val_acc") is not None:
+            logs[lr] = log["val_acc"]
+    if len(logs) < len(LR_SWEEP):
+        raise ValueError(
+            f"the learning rate of the {family} family ({variant}) is chosen by its sweep on the validation split, "
+            f"which has {len(logs)} of {len(LR_SWEEP)} runs done; run "
+            f"`python -m wf_lessons.ablate --preset {sweep_preset} --sweep` first")
+    return max(logs, key=lambda lr: (logs[lr], -lr))  # ties: the smaller rate
+
+
+def config(preset: str, variant: str, seed: int, lr: float | None = None, **settings: Any) -> TrainConfig:
     """The training configuration of one run of the grid (``settings``: e.g. ``progress=False``; a ``run_name``
-    given there replaces the grid's, for runs outside the study)."""
-    model, overrides = variants(preset)[variant]
-    settings = {"run_name": run_name(preset, variant, seed)} | settings
+    given there replaces the grid's, for runs outside the study). In a controls preset the learning rate is ``lr``,
+    else the family's chosen one (:func:`chosen_lr`)."""
+    grid = variants(preset)
+    if variant not in grid:
+        raise ValueError(f"unknown variant {variant!r} of {preset}; valid: {', '.join(grid)}")
+    model, overrides = grid[variant]
+    if is_controls(preset):
+        lr = chosen_lr(preset, variant) if lr is None else lr
+        settings = {"lr": lr} | settings
+    settings = {"run_name": run_name(preset, variant, seed, lr)} | settings
     return TrainConfig(model=model, preset=preset, seed=seed, model_overrides=dict(overrides), **settings)
 
 
@@ -95,33 +205,46 @@ def status(cfg: TrainConfig) -> str:
     return "partial" if cfg.checkpoint_path().exists() else "todo"
 
 
-def _select(preset: str, names: list[str] | None, seeds: list[int] | None) -> list[tuple[str, int]]:
+def _check_seeds(seeds: list[int]) -> list[int]:
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT for s in seeds):
+        raise ValueError(f"seeds must be ints in [0, 2**32), got {seeds!r}")
+    return seeds
+
+
+def _select(preset: str, names: list[str] | None, seeds: list[int] | None, sweep: bool = False
+            ) -> list[tuple[str, int, float | None]]:
+    """The runs to train, as (variant, seed, learning rate or None: the preset's), seed-major."""
+    if sweep:
+        if names or seeds:
+            raise ValueError("the sweep is its own selection (seed 0 of each family's reference variant at each "
+                             "rate): do not pass variants or seeds with it")
+        return [(variant, 0, lr) for variant, lr in sweep_runs(preset)]
     grid = variants(preset)
     names = list(grid) if not names else names
     unknown = [n for n in names if n not in grid]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(grid)}")
-    seeds = list(DEFAULT_SEEDS) if seeds is None else seeds
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT for s in seeds):
-        raise ValueError(f"seeds must be ints in [0, 2**32), got {seeds!r}")
-    return [(n, s) for s in seeds for n in names]  # seed-major: a partial grid still has whole seeds
+    seeds = _check_seeds(list(DEFAULT_SEEDS) if seeds is None else seeds)
+    rates = {n: chosen_lr(preset, n) if is_controls(preset) else None for n in names}  # refused before any run
+    return [(n, s, rates[n]) for s in seeds for n in names]  # seed-major: a partial grid still has whole seeds
 
 
 def run(preset: str = "study-cpu", names: list[str] | None = None, seeds: list[int] | None = None,
-        progress: bool = True, data: Data | None = None, **settings: Any) -> dict[str, Any]:
-    """Train every (variant, seed) of the selection that is not done yet, then write and return the summary.
+        progress: bool = True, data: Data | None = None, sweep: bool = False, **settings: Any) -> dict[str, Any]:
+    """Train every (variant, seed) of the selection that is not done yet (``sweep``: the learning-rate sweep of a
+    controls preset instead), then write and return the summary.
 
     ``data`` and ``settings`` (e.g. ``checkpoint_dir``) go to every run, as in :func:`wf_lessons.train.train`.
     """
     from tqdm.auto import tqdm
 
-    todo = _select(preset, names, seeds)
+    todo = _select(preset, names, seeds, sweep)
     say = tqdm.write if progress else (lambda *_: None)
     with tqdm(todo, desc="study", unit="run", disable=None if progress else True) as bar:
-        for variant, seed in bar:
-            cfg = config(preset, variant, seed, progress=False, **settings)
+        for variant, seed, lr in bar:
+            cfg = config(preset, variant, seed, lr, progress=False, **settings)
             state = status(cfg)
-            bar.set_postfix_str(f"{variant} seed {seed}")
+            bar.set_postfix_str(f"{variant} seed {seed}" + (f" lr {lr:g}" if lr else ""))
             if state in ("done", "diverged"):
                 continue
             cfg.resume = state == "partial"
@@ -137,12 +260,34 @@ def run(preset: str = "study-cpu", names: list[str] | None = None, seeds: list[i
     return write_summary(preset)
 
 
+def finished_logs(preset: str, variant: str, lr: float | None = None) -> list[dict[str, Any]]:
+    """The complete run logs of ``variant`` (at learning rate ``lr`` in a controls preset), by seed. Only files named
+    exactly as the grid names a run, whose log agrees on its name, count (a copied ``...-seed0-backup.json`` does
+    not)."""
+    logs = []
+    for path in sorted(wf_config.runs_dir().glob(f"{run_name(preset, variant, '*', lr)}.json")):
+        log = runlog.read(path)
+        seed = log.get("seed")
+        if (isinstance(seed, int) and path.stem == log.get("run_name") == run_name(preset, variant, seed, lr)
+                and log.get("complete")):
+            logs.append(log)
+    return sorted(logs, key=lambda g: g["seed"])
+
+
+#: Per-run results a controlled-study log adds to the summary (besides ``test_acc``).
+_EXTRA_RESULTS = ("val_acc", "val_acc_predictions_off", "train_eval_acc")
+
+
 def summarize(preset: str = "study-cpu") -> dict[str, Any]:
-    """Every finished run of the grid, per variant: seeds, test accuracies, mean, std, size, cost, speed."""
+    """Every finished run of the grid, per variant: seeds, test accuracies, mean, std, size, cost, speed (and, in a
+    controls preset, the learning rate and the validation and diagnostic accuracies)."""
     out: dict[str, Any] = {}
     for variant in variants(preset):
-        logs = [runlog.read(p) for p in sorted(wf_config.runs_dir().glob(f"{run_name(preset, variant, '*')}.json"))]
-        logs = sorted((g for g in logs if g.get("complete")), key=lambda g: g["seed"])
+        try:
+            lr = chosen_lr(preset, variant) if is_controls(preset) else None
+        except ValueError:  # the family's sweep is not finished: no rate, no runs yet
+            continue
+        logs = finished_logs(preset, variant, lr)
         if not logs:
             continue
         accs = [g["test_acc"] for g in logs]
@@ -159,7 +304,23 @@ def summarize(preset: str = "study-cpu") -> dict[str, Any]:
             "model_overrides": logs[0]["model_overrides"],
             "runs": [g["run_name"] for g in logs],
         }
+        if lr is not None:
+            out[variant]["lr"] = lr
+            for key in _EXTRA_RESULTS:
+                if all(key in g for g in logs):
+                    out[variant][key] = [g[key] for g in logs]
     return out
+
+
+def sweep_table(preset: str) -> dict[str, dict[str, float]]:
+    """The learning-rate sweep's finished runs: reference variant -> {lr as text: final validation accuracy}."""
+    table: dict[str, dict[str, float]] = {}
+    for variant, lr in sweep_runs(preset):
+        path = wf_config.runs_dir() / f"{run_name(preset, variant, 0, lr)}.json"
+        log = runlog.read(path) if path.exists() else {}
+        if log.get("complete"):
+            table.setdefault(variant, {})[f"{lr:g}"] = log["val_acc"]
+    return table
 
 
 def write_summary(preset: str = "study-cpu") -> dict[str, Any]:
@@ -169,24 +330,65 @@ def write_summary(preset: str = "study-cpu") -> dict[str, Any]:
     finished study does not rewrite its provenance.
     """
     table = summarize(preset)
+    content: dict[str, Any] = {"variants": table}
+    if is_controls(preset):
+        if preset not in LR_FROM:
+            content["lr_sweep"] = sweep_table(preset)
+        content["comparisons"] = compare_paired(table)
     try:
         existing = runlog.read(summary_name(preset))
     except (FileNotFoundError, ValueError):
         existing = None
-    if existing is not None and existing.get("variants") == json.loads(json.dumps(table)):
+    if existing is not None and all(existing.get(k) == json.loads(json.dumps(v)) for k, v in content.items()):
         return existing
+    note = ("test accuracy on all 10,000 test images, no TTA; std over seeds (sample std); images_per_s is the "
+            "training throughput averaged over epochs (runs shared the machine two at a time)")
+    if is_controls(preset):
+        note += ("; every choice on the validation split (5,000 training images held out), the test set once per "
+                 "run; comparisons: paired by seed, test accuracy in points, 95% t-interval, two-sided paired "
+                 "t-test, Holm-corrected over the comparisons listed")
     summary = {
         "kind": "ablation",
         "preset": preset,
         "recipe": PRESETS[preset],
-        "note": "test accuracy on all 10,000 test images, no TTA; std over seeds (sample std); images_per_s is "
-                "the training throughput averaged over epochs (runs shared the machine two at a time)",
+        "note": note,
         "git_commit": runlog.git_commit(),
         "git_dirty": runlog.git_dirty(),
-        "variants": table,
+        **content,
     }
     runlog.write(summary, summary_name(preset))
     return summary
+
+
+def compare_paired(table: dict[str, Any], comparisons: Sequence[tuple[str, str, str]] = COMPARISONS,
+                   metric: str = "test_acc") -> list[dict[str, Any]]:
+    """Each comparison (treatment, control, what differs) whose two variants share at least two seeds: the paired
+    differences of ``metric`` in points (same seed: same data order), their mean, the 95% t-interval of the mean
+    (``scipy.stats``), the two-sided paired t-test's p-value, and that p-value Holm-corrected over every comparison
+    reported (``statsmodels``)."""
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    rows = []
+    for treatment, control, differs in comparisons:
+        if treatment not in table or control not in table:
+            continue
+        a = dict(zip(table[treatment]["seeds"], table[treatment][metric]))
+        b = dict(zip(table[control]["seeds"], table[control][metric]))
+        seeds = sorted(set(a) & set(b))
+        if len(seeds) < 2:
+            continue
+        diffs = [100 * (a[s] - b[s]) for s in seeds]
+        test = stats.ttest_1samp(diffs, 0.0)
+        interval = test.confidence_interval(0.95)
+        rows.append({"treatment": treatment, "control": control, "differs": differs, "metric": metric,
+                     "seeds": seeds, "diff_points": diffs, "mean": statistics.mean(diffs),
+                     "ci95": [float(interval.low), float(interval.high)], "p": float(test.pvalue)})
+    valid = [r for r in rows if r["p"] == r["p"]]  # NaN: identical differences in every seed
+    if valid:
+        for row, p_holm in zip(valid, multipletests([r["p"] for r in valid], method="holm")[1]):
+            row["p_holm"] = float(p_holm)
+    return rows
 
 
 def compare(summary: dict[str, Any], variant: str, baseline: str = "all-static") -> dict[str, Any]:
@@ -210,17 +412,23 @@ def beyond_spread(a: Sequence[float], b: Sequence[float]) -> bool:
     return min(a) > max(b) or max(a) < min(b)
 
 
-def print_status(preset: str, names: list[str] | None, seeds: list[int] | None) -> None:
-    for variant, seed in _select(preset, names, seeds):
-        cfg = config(preset, variant, seed)
+def print_status(preset: str, names: list[str] | None, seeds: list[int] | None, sweep: bool = False) -> None:
+    for variant, seed, lr in _select(preset, names, seeds, sweep):
+        cfg = config(preset, variant, seed, lr)
         print(f"{status(cfg):8s} {cfg.run_name}")
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    print(f"{'variant':18s} {'seeds':>5s} {'mean':>7s} {'std':>6s} {'params':>9s} {'MFLOPs':>7s} {'img/s':>6s}")
+    print(f"{'variant':21s} {'seeds':>5s} {'mean':>7s} {'std':>6s} {'params':>9s} {'MFLOPs':>7s} {'img/s':>6s}")
     for name, v in summary["variants"].items():
-        print(f"{name:18s} {len(v['seeds']):5d} {v['mean']:7.4f} {v['std']:6.4f} {v['parameters']:9,d} "
+        print(f"{name:21s} {len(v['seeds']):5d} {v['mean']:7.4f} {v['std']:6.4f} {v['parameters']:9,d} "
               f"{v['flops_per_image'] / 1e6:7.1f} {v['images_per_s']:6.0f}")
+    for variant, rates in summary.get("lr_sweep", {}).items():
+        print(f"lr sweep, {variant}: " + ", ".join(f"{lr}: val {acc:.4f}" for lr, acc in rates.items()))
+    for c in summary.get("comparisons", []):
+        holm = f"{c['p_holm']:.3f}" if "p_holm" in c else "n/a"
+        print(f"{c['treatment']} - {c['control']}: {c['mean']:+.2f} points, 95% CI [{c['ci95'][0]:+.2f}, "
+              f"{c['ci95'][1]:+.2f}], n={len(c['seeds'])}, p={c['p']:.3f}, Holm p={holm}  ({c['differs']})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,14 +436,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="study-cpu", help=f"study preset: {', '.join(STUDY_PRESETS)}")
     parser.add_argument("--variants", nargs="+", metavar="NAME", help="variants to run (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds (default: 0 1 2)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="the learning-rate sweep of a controls preset (seed 0 of each family's reference)")
+    parser.add_argument("--checkpoint-dir", help="folder of the runs' checkpoints (default: data/checkpoints)")
     parser.add_argument("--list", action="store_true", help="print each run's state and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         if args.list:
-            print_status(args.preset, args.variants, args.seeds)
+            print_status(args.preset, args.variants, args.seeds, args.sweep)
             return 0
-        summary = run(args.preset, args.variants, args.seeds, progress=not args.no_progress)
+        settings = {"checkpoint_dir": args.checkpoint_dir} if args.checkpoint_dir else {}
+        summary = run(args.preset, args.variants, args.seeds, progress=not args.no_progress, sweep=args.sweep,
+                      **settings)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, DataNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

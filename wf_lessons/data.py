@@ -313,6 +313,37 @@ def cifar10(
     return images, labels
 
 
+#: The seed of the held-out validation split: fixed, so that every run of every variant holds out the same images.
+VALIDATION_SEED = 20_260_601
+
+
+def validation_split(labels: torch.Tensor, size: int, seed: int = VALIDATION_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stratified held-out split of a training set: indices ``(train, validation)``, each sorted, int64.
+
+    ``labels`` ``(N,)`` int64; ``size`` validation images, the same number from each class (``size`` must be a
+    multiple of the number of classes), drawn at random with a generator seeded by ``seed`` (fixed by default, so
+    that every run shares one split). The two index sets are disjoint and cover ``0..N-1``.
+    """
+    check_int("size", size)
+    classes = labels.unique()
+    if size % len(classes):
+        raise ValueError(f"a stratified validation split of {size} images needs a multiple of the "
+                         f"{len(classes)} classes")
+    per_class = size // len(classes)
+    generator = torch.Generator().manual_seed(seed)
+    held_out = []
+    for c in classes:
+        members = torch.nonzero(labels == c).flatten()
+        if per_class >= len(members):
+            raise ValueError(f"class {int(c)} has {len(members)} images: too few to hold out {per_class} and still "
+                             f"train on it (validation size {size})")
+        held_out.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    val = torch.cat(held_out).sort().values
+    keep = torch.ones(labels.shape[0], dtype=torch.bool)
+    keep[val] = False
+    return torch.nonzero(keep).flatten(), val
+
+
 # ------------------------------------------------------------------------------------- batched augmentation
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random crops of a batch after zero-padding (``padding`` pixels, an int >= 0), as one gather:

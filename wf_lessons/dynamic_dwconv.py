@@ -182,6 +182,8 @@ class DynamicDWConv(nn.Module):
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
         self.dim, self.kernel_size = dim, kernel_size
+        #: False forces the predicted part to zero in the forward pass: the static kernel K0 alone (chapter 07)
+        self.predicting = True
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, kernel_size={self.kernel_size}, predictor={self.predictor!r}"
@@ -230,12 +232,30 @@ class DynamicDWConv(nn.Module):
     def predicted_kernels(self, x: Tensor) -> Tensor:
         """The kernels applied to each image, ``K0 + dynamic``: ``(B, C, H, W) -> (B, C, k, k)``."""
         self._check(x)
-        return self._dynamic(x) + self.static_kernel.squeeze(1)  # (B, C, k, k) + (C, k, k)
+        static = self.static_kernel.squeeze(1)  # (C, k, k)
+        if not self.predicting:
+            return static.expand(x.shape[0], *static.shape)
+        return self._dynamic(x) + static  # (B, C, k, k) + (C, k, k)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, H, W) -> (B, C, H, W)``: one grouped conv (groups = B * C) with each image's kernels."""
         self._check(x)
+        if not self.predicting:  # the static kernel K0 for every image: one ordinary depthwise conv
+            return F.conv2d(x, self.static_kernel, self.static_bias, padding=self.kernel_size // 2, groups=self.dim)
         return per_sample_depthwise_conv(x, self._dynamic(x) + self.static_kernel.squeeze(1), self.static_bias)
+
+    def zero_init_prediction(self) -> None:
+        """Make the predicted part exactly zero for every input while it can still learn (chapter 07): the
+        predictor's last layer is zeroed, so its output is zero and its gradient (through the non-zero hidden
+        activations) is not."""
+        last = getattr(self, "wfm", None)
+        if self.predictor in ("static", "amp_dir") or not isinstance(last, nn.Sequential):
+            why = "predicts nothing" if self.predictor == "static" else "normalises the direction of a zero prediction"
+            raise ValueError(f"zero_init_prediction: the {self.predictor!r} predictor {why}; it works for adaptive, "
+                             "gap and conv")
+        with torch.no_grad():
+            for p in last[-1].parameters():
+                p.zero_()
 
 
 class _WithStaticKernel(DynamicDWConv):

@@ -30,6 +30,10 @@ Use: ``layer = DynamicLinear(C, D, predictor="bilateral")``; ``layer(x, hw)`` ``
 ``layer.predicted_weight(x, hw)`` gives the per-sample weight ``W0 + Ŵ`` ``(B, C, D)``, ``layer.dynamic_weight``
 the normalised prediction ``Ŵ`` alone (``None`` for ``static``). Predictors that pool need a grid of at least 2×2.
 
+Two switches serve chapter 07's controls: ``layer.predicting = False`` forces ``Ŵ`` to zero in the forward pass
+(the layer computes ``X·W0 + b``, its predictor unused), and ``layer.zero_init_prediction()`` makes ``Ŵ`` exactly
+zero at the start while it still learns (the value branch ``W2`` is zeroed, so the gradient reaches it).
+
 State-dict keys (the official layout of a dynamic ``linear1``, chapters/paper_notes.md,
 "Checkpoint layout"): ``w`` (C×D, used as ``x @ w``),
 ``b`` (D), ``wfm.weight`` ((C/r + D/r)×C), ``wfm.bias``, ``w1`` ((C/r)×C), ``w2`` ((D/r)×D); ``deep`` adds
@@ -143,6 +147,8 @@ class DynamicLinear(nn.Module):
                 f"out_features // rate = {out_features // rate} (both must be >= 1)"
             )
         self.in_features, self.out_features, self.rate = in_features, out_features, rate
+        #: False forces the prediction to zero in the forward pass: ``Y = X·W0 + b`` (chapter 07's control)
+        self.predicting = True
 
     # ------------------------------------------------------------------------------------------- interface
     def static_weight(self) -> Tensor:
@@ -173,7 +179,7 @@ class DynamicLinear(nn.Module):
     def predicted_weight(self, x: Tensor, hw: Sequence[int] | None = None) -> Tensor:
         """The weight each sample is multiplied by, ``W0 + Ŵ``: ``(B, N, C)`` -> ``(B, C, D)``."""
         self._check(x, hw)
-        dynamic = self.dynamic_weight(x, hw)
+        dynamic = self.dynamic_weight(x, hw) if self.predicting else None
         static = self.static_weight()
         if dynamic is None:
             return static.expand(x.shape[0], *static.shape)  # (C, D) -> (B, C, D), a view
@@ -181,7 +187,14 @@ class DynamicLinear(nn.Module):
 
     def forward(self, x: Tensor, hw: Sequence[int] | None = None) -> Tensor:
         """``(B, N, C)`` -> ``(B, N, D)``: ``Y = X·(W0 + Ŵ) + b`` with one weight matrix per sample."""
+        if not self.predicting:
+            self._check(x, hw)
+            return x @ self.static_weight() + self.static_bias()  # one shared weight
         return x @ self.predicted_weight(x, hw) + self.static_bias()
+
+    def zero_init_prediction(self) -> None:
+        """Make the prediction ``Ŵ`` exactly zero for every input while it can still learn (chapter 07)."""
+        raise ValueError(f"the {self.predictor!r} layer predicts nothing: there is no prediction to zero")
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, rate={self.rate}"
@@ -274,6 +287,12 @@ class _TwoBranchDynLinear(DynamicLinear):
     def dynamic_weight(self, x: Tensor, hw: Sequence[int] | None = None) -> Tensor:
         w = self.raw_dynamic_weight(x, hw)
         return w / (w.norm(dim=-2, keepdim=True) + 1.0)  # per output column: norm r -> r / (r + 1)
+
+    def zero_init_prediction(self) -> None:
+        """Zero the value projection ``W2``: values, ``Kᵀ·V`` and ``Ŵ`` are then zero for every input, and the
+        gradient of ``W2`` (through the non-zero keys) is not. Zeroing both branches would leave no gradient."""
+        with torch.no_grad():
+            self.w2.zero_()
 
 
 class GapDynLinear(_TwoBranchDynLinear):

@@ -18,7 +18,8 @@ ImageNet checkpoints. Unlike the reference, non-square images work: the token gr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -32,6 +33,12 @@ from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
 from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, DynamicLinear
 
 LN_EPS = 1e-6
+
+
+#: ``predict`` values of :class:`WeightFormer`: which predictions the forward pass computes (the others are zero).
+PREDICT = ("all", "linear", "dwc", "none")
+#: ``prediction_init`` values of :class:`WeightFormer`: the reference initialisation, or every prediction zero.
+PREDICTION_INITS = ("reference", "zero")
 
 
 def reference_dynamic_blocks(depth: int) -> tuple[int, ...]:
@@ -154,6 +161,12 @@ class WeightFormer(nn.Module):
     :func:`reference_dynamic_blocks`); ``()`` gives the all-static ConvNet/MLP baseline. ``linear_predictor`` and
     ``dwc_predictor`` pick the weight predictors of the dynamic blocks (chapters 02 and 03). ``img_size`` is only
     the size the model is built for; any size that is a multiple of ``patch_size`` works.
+
+    Chapter 07's controls (the course's own, not the reference's): ``predict`` says which predictions the forward
+    pass computes, ``"all"`` (the reference), ``"linear"`` or ``"dwc"`` (the other kind forced to zero) or
+    ``"none"`` (every ``Ŵ`` and ``K̂`` zero), leaving structure, initialisation and parameters as they are;
+    ``prediction_init="zero"`` starts every prediction at exactly zero (the network then computes its
+    ``predict="none"`` twin) and lets it learn from there.
     """
 
     def __init__(
@@ -169,9 +182,15 @@ class WeightFormer(nn.Module):
         dwc_predictor: str = "adaptive",
         dynamic_blocks: Sequence[int] | None = None,
         drop_path: float = 0.0,
+        predict: str = "all",
+        prediction_init: str = "reference",
     ) -> None:
         super().__init__()
         _check_architecture(img_size, patch_size, in_chans, num_classes, embed_dim, depth, mlp_ratio, drop_path)
+        if predict not in PREDICT:
+            raise ValueError(f"unknown predict {predict!r}; valid: {list(PREDICT)}")
+        if prediction_init not in PREDICTION_INITS:
+            raise ValueError(f"unknown prediction_init {prediction_init!r}; valid: {list(PREDICTION_INITS)}")
         _check_predictor("linear_predictor", linear_predictor, LINEAR_PREDICTORS)
         _check_predictor("dwc_predictor", dwc_predictor, DWC_PREDICTORS)
         dynamic = reference_dynamic_blocks(depth) if dynamic_blocks is None else _check_dynamic_blocks(
@@ -189,6 +208,10 @@ class WeightFormer(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.head = nn.Linear(embed_dim, num_classes)
         self.apply(_init_weights)
+        for layer in dynamic_layers(self):
+            layer.predicting = predict in ("all", "linear" if isinstance(layer, DynamicLinear) else "dwc")
+            if prediction_init == "zero":  # after _init_weights, which re-draws every nn.Linear
+                layer.zero_init_prediction()
 
     def forward_features(self, images: Tensor) -> Tensor:
         """The last feature map, after the final LayerNorm: ``(B, C, H/p, W/p)``."""
@@ -419,11 +442,32 @@ def load_reference_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -
     return model
 
 
+def dynamic_layers(model: nn.Module) -> list[DynamicLinear | DynamicDWConv]:
+    """Every dynamic linear layer and dynamic depthwise conv of ``model`` (static slots included), in order."""
+    return [m for m in model.modules() if isinstance(m, (DynamicLinear, DynamicDWConv))]
+
+
+@contextlib.contextmanager
+def predictions_off(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the ``with`` block every prediction of ``model`` is forced to zero (``predicting = False`` on each
+    dynamic layer); on leaving, each layer gets its own setting back. For "how much does a trained model rely on
+    its predictions?" (chapter 07)."""
+    layers = dynamic_layers(model)
+    before = [layer.predicting for layer in layers]
+    try:
+        for layer in layers:
+            layer.predicting = False
+        yield model
+    finally:
+        for layer, setting in zip(layers, before):
+            layer.predicting = setting
+
+
 def predicted_weights(model: WeightFormer, images: Tensor) -> dict[int, dict[str, Tensor]]:
     """For each dynamic block ``i``: ``{"linear": (B, C, 4C) weight W0 + Ŵ, "dwc": (B, C, k, k) kernels}``.
 
     Runs the model once, capturing each dynamic layer's input with forward hooks. Only a WeightFormer predicts
-    weights: any other model raises ``TypeError``.
+    weights: any other model raises ``TypeError``. A layer whose ``predicting`` is off gives its static weight.
     """
     if not isinstance(model, WeightFormer):
         raise TypeError(
@@ -458,15 +502,40 @@ def predicted_weights(model: WeightFormer, images: Tensor) -> dict[int, dict[str
         }
 
 
+def prediction_norm_ratios(model: WeightFormer, images: Tensor) -> dict[int, dict[str, float]]:
+    """How large the predictions are next to the static weights, per dynamic block ``i``:
+    ``{"linear": mean_b ‖Ŵ_b‖ / ‖W0‖, "dwc": mean_b ‖K̂_b‖ / ‖K0‖}`` (Frobenius norms, mean over the images
+    ``(B, 3, H, W)``). 0 where a slot is static or its prediction is off; in eval mode, float32."""
+    was_training = model.training
+    model.eval()
+    try:
+        weights = predicted_weights(model, images)
+    finally:
+        model.train(was_training)
+    ratios = {}
+    with torch.no_grad():
+        for i, w in weights.items():
+            block = model.blocks[i]
+            w0, k0 = block.linear1.static_weight(), block.dwc.static_kernel.squeeze(1)  # (C, D), (C, k, k)
+            ratios[i] = {"linear": ((w["linear"] - w0).flatten(1).norm(dim=1) / w0.norm()).mean().item(),
+                         "dwc": ((w["dwc"] - k0).flatten(1).norm(dim=1) / k0.norm()).mean().item()}
+    return ratios
+
+
 __all__ = [
     "CONFIGS",
     "MODEL_NAMES",
+    "PREDICT",
+    "PREDICTION_INITS",
     "ViT",
     "WeightFormer",
     "WeightFormerBlock",
     "build_model",
     "count_parameters",
+    "dynamic_layers",
     "load_reference_state_dict",
     "predicted_weights",
+    "prediction_norm_ratios",
+    "predictions_off",
     "reference_dynamic_blocks",
 ]

@@ -19,7 +19,7 @@ from torch import nn
 
 from wf_lessons import atomic, runlog
 from wf_lessons.models import build_model
-from wf_lessons.train.recipe import _EXEMPT_ON_RESUME, _RUN_FIELDS, TrainConfig
+from wf_lessons.train.recipe import _EXEMPT_ON_RESUME, _RUN_FIELDS, DEFAULTS, TrainConfig
 
 CHECKPOINT_FORMAT = "wf-lessons-train-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -143,7 +143,7 @@ def resume_problems(ckpt: dict[str, Any], config: TrainConfig) -> list[str]:
         ]
     saved, now = ckpt["config"], config.to_dict()
     return [
-        f"{name}: checkpoint {saved.get(name)!r}, now {now[name]!r}"
-        for name in _RUN_FIELDS
-        if name not in _EXEMPT_ON_RESUME and saved.get(name) != now[name]
+        f"{name}: checkpoint {saved.get(name, DEFAULTS.get(name))!r}, now {now[name]!r}"
+        for name in _RUN_FIELDS  # a setting newer than the checkpoint had its default value then
+        if name not in _EXEMPT_ON_RESUME and saved.get(name, DEFAULTS.get(name)) != now[name]
     ]

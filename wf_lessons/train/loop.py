@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from wf_lessons import atomic, runlog
 from wf_lessons import config as wf_config
 from wf_lessons.complexity import count_flops
-from wf_lessons.data import DeviceLoader, cifar10
-from wf_lessons.models import build_model, count_parameters
+from wf_lessons.data import DeviceLoader, cifar10, normalize, validation_split
+from wf_lessons.models import WeightFormer, build_model, count_parameters, prediction_norm_ratios, predictions_off
 from wf_lessons.train import machine
 from wf_lessons.train.checkpoint import (
     load_checkpoint,
@@ -114,17 +114,32 @@ def _check_paths(config: TrainConfig) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ data
+#: Training images (per class) evaluated without augmentation at the end of a run with a validation split, so that
+#: its log says whether a gap between models is one of fitting the training data or of generalising.
+TRAIN_EVAL_PER_CLASS = 500
+#: Images of the per-epoch evaluation set on which a WeightFormer's prediction sizes are logged every epoch.
+PROBE_IMAGES = 256
+
+
 @dataclass
 class _Data:
     train_x: Tensor
     train_loader: DeviceLoader
-    eval_loader: DeviceLoader
+    eval_loader: DeviceLoader  # the per-epoch evaluation: the validation split, else (a subset of) the test set
     test_loader: DeviceLoader
     source: str
     steps: int  # per epoch
     num_eval: int
     num_test: int
     seconds: float
+    val_images: int  # 0: no validation split
+    probe: Tensor  # (PROBE_IMAGES, 3, H, W) normalised images of the evaluation set, for prediction sizes
+    train_eval_loader: DeviceLoader | None  # training images without augmentation (runs with a validation split)
+
+    @property
+    def split(self) -> str:
+        """The per-epoch evaluation set's name, the prefix of its keys in the history: ``val`` or ``test``."""
+        return "val" if self.val_images else "test"
 
 
 def _per_class(images: Tensor, labels: Tensor, per_class: int) -> tuple[Tensor, Tensor]:
@@ -148,18 +163,30 @@ def _load_data(cfg: TrainConfig, data: Data | None, device: torch.device) -> _Da
     if top >= cfg.num_classes():
         raise ValueError(f"the data has labels up to {top}, but the model has num_classes={cfg.num_classes()}: "
                          f"use num_classes >= {top + 1}")
+    if cfg.val_images:
+        if cfg.val_images >= train_x.shape[0]:
+            raise ValueError(f"val_images {cfg.val_images} leaves nothing of the {train_x.shape[0]} training images")
+        keep, held_out = validation_split(train_y, cfg.val_images)
+        (train_x, train_y), (eval_x, eval_y) = (train_x[keep], train_y[keep]), (train_x[held_out], train_y[held_out])
+    else:
+        eval_x, eval_y = test_x, test_y
     train_x, train_y = _per_class(train_x, train_y, cfg.train_per_class)
     if cfg.batch_size > train_x.shape[0]:
         raise ValueError(f"batch_size {cfg.batch_size} is larger than the {train_x.shape[0]} training images")
-    eval_x, eval_y = _per_class(test_x, test_y, cfg.eval_per_class)
+    eval_x, eval_y = _per_class(eval_x, eval_y, cfg.eval_per_class)
+
+    def loader(x: Tensor, y: Tensor) -> DeviceLoader:
+        return DeviceLoader(x, y, min(cfg.eval_batch_size, x.shape[0]), train=False, device=device)
+
     train_loader = DeviceLoader(train_x, train_y, cfg.batch_size, train=True, device=device, seed=cfg.seed,
                                 crop_padding=cfg.crop_padding, flip=cfg.flip)
-    eval_loader = DeviceLoader(eval_x, eval_y, min(cfg.eval_batch_size, eval_x.shape[0]), train=False, device=device)
-    test_loader = (eval_loader if cfg.eval_per_class == 0 else
-                   DeviceLoader(test_x, test_y, min(cfg.eval_batch_size, test_x.shape[0]), train=False, device=device))
+    eval_loader = loader(eval_x, eval_y)
+    test_loader = eval_loader if not cfg.val_images and cfg.eval_per_class == 0 else loader(test_x, test_y)
+    train_eval_loader = loader(*_per_class(train_x, train_y, TRAIN_EVAL_PER_CLASS)) if cfg.val_images else None
     steps = len(train_loader) if cfg.steps_per_epoch == 0 else min(cfg.steps_per_epoch, len(train_loader))
     return _Data(train_x, train_loader, eval_loader, test_loader, source, steps, num_eval=int(eval_x.shape[0]),
-                 num_test=int(test_x.shape[0]), seconds=time.perf_counter() - start)
+                 num_test=int(test_x.shape[0]), seconds=time.perf_counter() - start, val_images=cfg.val_images,
+                 probe=normalize(eval_x[:PROBE_IMAGES].to(device)), train_eval_loader=train_eval_loader)
 
 
 # ----------------------------------------------------------------------------------------- settings
@@ -258,12 +285,16 @@ def _train(cfg: TrainConfig, data: _Data, device: torch.device, settings: dict[s
                 say(diverged)
                 break
             train_s += row["epoch_s"]
-            row |= {"test_loss": metrics["loss"], "test_acc": metrics["accuracy"], "eval_images": metrics["images"],
-                    "train_s": train_s, "eval_s": time.perf_counter() - eval_start,
-                    "wall_s": time.perf_counter() - start}
+            split = data.split
+            row |= {f"{split}_loss": metrics["loss"], f"{split}_acc": metrics["accuracy"],
+                    "eval_images": metrics["images"]}
+            if (norms := _prediction_norms(eval_model, data.probe)) is not None:
+                row["prediction_norms"] = norms
+            now = time.perf_counter()
+            row |= {"train_s": train_s, "eval_s": now - eval_start, "wall_s": now - start}
             history.append(row)
             say(f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
-                f"test ({row['eval_images']} images) loss {row['test_loss']:.4f} acc {row['test_acc']:.4f} | "
+                f"{split} ({row['eval_images']} images) loss {metrics['loss']:.4f} acc {metrics['accuracy']:.4f} | "
                 f"{row['images_per_s']:.0f} img/s, {row['epoch_s']:.1f} s")
             if cfg.save_checkpoints:
                 checkpoint(epoch + 1)
@@ -322,6 +353,13 @@ def _epoch(cfg: TrainConfig, data: _Data, device: torch.device, epoch: int, step
             "lr": scheduler.get_last_lr()[0], "epoch_s": epoch_s, "images_per_s": seen / epoch_s}
 
 
+def _prediction_norms(model: nn.Module, probe: Tensor) -> dict[str, dict[str, float]] | None:
+    """A WeightFormer's ‖Ŵ‖/‖W0‖ and ‖K̂‖/‖K0‖ per dynamic block on the probe images (None for other models)."""
+    if not isinstance(model, WeightFormer) or not model.dynamic_blocks:
+        return None
+    return {str(i): r for i, r in prediction_norm_ratios(model, probe).items()}
+
+
 def _plain(model: nn.Module) -> nn.Module:
     """The module under ``torch.compile``'s wrapper."""
     return getattr(model, "_orig_mod", model)
@@ -339,6 +377,8 @@ def _run_log(cfg: TrainConfig, env: dict[str, Any], data: _Data, eval_model: nn.
         final = {"test_loss": metrics["loss"], "test_acc": metrics["accuracy"], "test_images": metrics["images"]}
         if cfg.tta_flip:
             final["test_acc_tta_flip"] = evaluate(eval_model, data.test_loader, tta_flip=True, bf16=bf16)["accuracy"]
+        if data.train_eval_loader is not None:
+            final |= _diagnostics(eval_model, data.eval_loader, data.train_eval_loader, bf16)
     final["eval_s"] = time.perf_counter() - eval_start
     log = {
         "kind": "train",
@@ -354,6 +394,7 @@ def _run_log(cfg: TrainConfig, env: dict[str, Any], data: _Data, eval_model: nn.
         "segments": segments,
         "config": cfg.to_dict(),
         "data": {"source": data.source, "train_images": int(data.train_x.shape[0]), "test_images": data.num_test,
+                 "val_images": data.val_images, "epoch_eval_split": data.split,
                  "eval_images_per_epoch": data.num_eval, "steps_per_epoch": data.steps},
         "epochs": history,
         "epochs_done": len(history),
@@ -370,6 +411,19 @@ def _run_log(cfg: TrainConfig, env: dict[str, Any], data: _Data, eval_model: nn.
     log["wall_s"] = time.perf_counter() - start
     log["process_wall_s"] = _process_age_s() if _CLI_COMMAND is not None else None
     return log
+
+
+def _diagnostics(model: nn.Module, val_loader: DeviceLoader, train_eval_loader: DeviceLoader, bf16: bool
+                 ) -> dict[str, Any]:
+    """What a run with a validation split adds to its log: validation accuracy of the final model, and of the same
+    model with every prediction forced to zero (WeightFormers with dynamic blocks); accuracy on training images
+    without augmentation (``train_eval_acc``), to tell a gap in fitting from a gap in generalising."""
+    out = {"val_acc": evaluate(model, val_loader, bf16=bf16)["accuracy"]}
+    if isinstance(model, WeightFormer) and model.dynamic_blocks:
+        with predictions_off(model):
+            out["val_acc_predictions_off"] = evaluate(model, val_loader, bf16=bf16)["accuracy"]
+    train_eval = evaluate(model, train_eval_loader, bf16=bf16)
+    return out | {"train_eval_acc": train_eval["accuracy"], "train_eval_images": train_eval["images"]}
 
 
 def _short_repr(cfg: TrainConfig) -> str:

@@ -18,7 +18,7 @@ from wf_lessons.models import CONFIGS, MODEL_NAMES
 
 #: Values of every tunable setting when neither the call nor the preset gives one. ``0`` switches a feature off
 #: (``grad_clip``, ``ema_decay``, ``erasing``, ``mixup``, ``cutmix``, ``time_limit_s``) or means "all"
-#: (``train_per_class``, ``eval_per_class``, ``steps_per_epoch``).
+#: (``train_per_class``, ``eval_per_class``, ``steps_per_epoch``) or "none" (``val_images``).
 DEFAULTS: dict[str, Any] = {
     "model": "wf-cifar",
     "epochs": 30,
@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "train_per_class": 0,
     "eval_per_class": 0,
     "steps_per_epoch": 0,
+    "val_images": 0,
     "eval_batch_size": 500,
     "tta_flip": False,
     "compile": False,
@@ -74,6 +75,11 @@ DEFAULTS: dict[str, Any] = {
 #: ``study-cpu``: the per-run budget of the predictor study (:mod:`wf_lessons.ablate`): ``wf-cifar-study``
 #: (width 64, depth 4, blocks 1 and 3 dynamic) for 2 epochs, about 2 minutes on one thread, so that 12 variants x 3
 #: seeds fit in one working session on two cores.
+#:
+#: ``controls-cpu`` and ``controls-short-cpu``: chapter 07's controlled study (:mod:`wf_lessons.ablate`) on the
+#: ``cpu`` preset's network, 15 and 2 epochs: 5,000 training images held out as a validation split (curves,
+#: learning-rate choice), the test set evaluated once at the end; bf16 autocast fixed (not measured per run), so
+#: that compared runs differ in nothing but their variant. The learning rate is set per run by the study.
 #: What the CPU presets share: short schedules on small models that underfit, so no heavy regularisation.
 _CPU_RECIPE: dict[str, Any] = {
     "batch_size": 128,
@@ -92,6 +98,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick-cpu": {**_CPU_RECIPE, "model": "wf-cifar-tiny", "epochs": 5, "warmup_epochs": 0.3, "threads": "auto"},
     "cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 15, "warmup_epochs": 1.0},
     "study-cpu": {**_CPU_RECIPE, "model": "wf-cifar-study", "epochs": 2, "warmup_epochs": 0.3},
+    "controls-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 15, "warmup_epochs": 1.0, "val_images": 5000,
+                     "eval_per_class": 0, "bf16": True},
+    "controls-short-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 2, "warmup_epochs": 0.3,
+                           "val_images": 5000, "eval_per_class": 0, "bf16": True},
     "gpu": {
         "model": "wf-cifar",
         "epochs": 60,
@@ -133,8 +143,11 @@ class TrainConfig:
     ``lr`` is the peak learning rate, reached after ``warmup_epochs`` and decayed by a cosine to
     ``min_lr_ratio·lr``. ``randaugment_ops`` (0 = off), ``erasing`` (a probability), ``mixup``/``cutmix``
     (Beta alphas, applied to a fraction ``mix_prob`` of the batches) switch the stronger augmentations.
-    ``train_per_class``/``eval_per_class`` keep a balanced subset (0 = all); the per-epoch evaluation uses
-    ``eval_per_class``, the final one always the whole test set. ``steps_per_epoch`` (0 = all) shortens epochs.
+    ``val_images`` (0 = none) holds out a stratified validation split of that many training images
+    (:func:`wf_lessons.data.validation_split`, the same for every run): the per-epoch evaluation is then on it, and
+    the test set is evaluated once, at the end. ``train_per_class``/``eval_per_class`` keep a balanced subset
+    (0 = all) of the training split and of the per-epoch evaluation set; the final test is always the whole test
+    set. ``steps_per_epoch`` (0 = all) shortens epochs.
     ``bf16``: autocast to bfloat16 (``None``: on exactly when training on CUDA); ``threads``: CPU threads for torch
     during the run (0: torch's default). ``time_limit_s`` (0 = none) stops
     after the last epoch that fits, keeping the checkpoint for ``resume``. ``run_name`` defaults to
@@ -166,6 +179,7 @@ class TrainConfig:
     train_per_class: int | None = None
     eval_per_class: int | None = None
     steps_per_epoch: int | None = None
+    val_images: int | None = None
     eval_batch_size: int | None = None
     tta_flip: bool | None = None
     compile: bool | None = None
@@ -196,7 +210,7 @@ class TrainConfig:
             raise TypeError(f"model_overrides must be a dict, got {type(self.model_overrides).__name__}")
         positive_ints = ("epochs", "batch_size", "eval_batch_size")
         non_negative_ints = ("seed", "crop_padding", "randaugment_ops", "train_per_class", "eval_per_class",
-                             "steps_per_epoch") + (() if self.threads == "auto" else ("threads",))
+                             "steps_per_epoch", "val_images") + (() if self.threads == "auto" else ("threads",))
         if self.bf16 not in (None, True, False, "auto"):
             raise ValueError(f"bf16 must be True, False, None (on for CUDA) or 'auto' (measure), got {self.bf16!r}")
         for name in positive_ints + non_negative_ints:
