@@ -34,3 +34,14 @@ def test_bad_input_is_named():
         plot_curves({}, "t")
     with pytest.raises(ValueError, match="2 groups need as many colours, got 1"):
         plot_curves({"a": [_log(0, 1)], "b": [_log(0, 1)]}, "t", colours=("red",))
+
+
+def test_runs_with_a_validation_split_plot_their_validation_accuracy():
+    val = {"seed": 0, "data": {"epoch_eval_split": "val"},
+           "epochs": [{"epoch": e, "val_acc": 0.2 * e, "train_s": e} for e in (1, 2)]}
+    fig = plot_curves({"wf": [val]}, "t")
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.2, 0.4]
+    assert fig.axes[0].get_ylabel() == "validation accuracy"
+    mixed = plot_curves({"wf": [val], "old": [_log(0, 1)]}, "t")
+    assert mixed.axes[0].get_ylabel() == "accuracy (validation or test)"
+    plt.close("all")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from wf_lessons.train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, load_model
 from wf_lessons.train.cli import config_from_args, main
-from wf_lessons.train.curves import plot_curves
+from wf_lessons.train.curves import epoch_accuracies, plot_curves
 from wf_lessons.train.dryrun import dry_run
 from wf_lessons.train.gpu import GPU_ASSUMED_RATES, GPU_PRESET_REASONING, gpu_preset_estimate
 from wf_lessons.train.loop import TrainingDiverged, train
@@ -58,6 +58,7 @@ __all__ = [
     "config_from_args",
     "cpu_has_native_bf16",
     "dry_run",
+    "epoch_accuracies",
     "evaluate",
     "gpu_preset_estimate",
     "plot_curves",

@@ -1,0 +1,216 @@
+"""Chapter 07's controlled study: the zero-prediction and zero-init switches, the validation split, what a run with
+a validation split logs, the learning-rate sweep and the paired comparisons."""
+
+import json
+import math
+
+import pytest
+import torch
+from scipy import stats
+from test_train import _data
+
+from wf_lessons import ablate, models, train
+from wf_lessons.data import validation_split
+from wf_lessons.dynamic_dwconv import DynamicDWConv
+from wf_lessons.dynamic_linear import DynamicLinear
+from wf_lessons.train import recipe
+
+SMALL = {"img_size": 16, "patch_size": 4, "num_classes": 10, "embed_dim": 16, "depth": 3, "dynamic_blocks": (0, 2)}
+
+
+def _images(n: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+
+
+def _twins(**kwargs):
+    """Two models built from the same random state: one with ``kwargs``, one zero-prediction."""
+    torch.manual_seed(0)
+    a = models.WeightFormer(**SMALL, **kwargs)
+    torch.manual_seed(0)
+    return a, models.WeightFormer(**SMALL, predict="none")
+
+
+def test_zero_prediction_zeroes_every_prediction_and_keeps_the_network():
+    torch.manual_seed(0)
+    released = models.WeightFormer(**SMALL)
+    torch.manual_seed(0)
+    zeroed = models.WeightFormer(**SMALL, predict="none")
+    assert models.count_parameters(zeroed) == models.count_parameters(released)
+    assert zeroed.state_dict().keys() == released.state_dict().keys()
+    assert all(torch.equal(zeroed.state_dict()[k], v) for k, v in released.state_dict().items())  # same init
+    x = _images()
+    for i, w in models.predicted_weights(zeroed, x).items():
+        assert torch.equal(w["linear"], zeroed.blocks[i].linear1.static_weight().expand_as(w["linear"]))
+        assert torch.equal(w["dwc"], zeroed.blocks[i].dwc.static_kernel.squeeze(1).expand_as(w["dwc"]))
+    assert all(r == {"linear": 0.0, "dwc": 0.0} for r in models.prediction_norm_ratios(zeroed, x).values())
+    # the output ignores the predictors completely: scrambling them changes nothing
+    before = zeroed(x)
+    with torch.no_grad():
+        for layer in models.dynamic_layers(zeroed):
+            for name, p in layer.named_parameters():
+                if name not in ("w", "b"):  # every predictor parameter, not the static weight and bias
+                    p.normal_()
+    assert torch.equal(zeroed(x), before)
+    # while the released network's output does depend on its predictions
+    with models.predictions_off(released):
+        off = released(x)
+    assert torch.allclose(off, before, atol=1e-6) and not torch.allclose(released(x), off, atol=1e-4)
+
+
+def test_predictions_off_restores_each_layers_setting():
+    model = models.WeightFormer(**SMALL, predict="dwc")
+    settings = [layer.predicting for layer in models.dynamic_layers(model)]
+    assert settings == [True, False, True, False]  # (dwc, linear) of blocks 0 and 2, in module order
+    with models.predictions_off(model):
+        assert not any(layer.predicting for layer in models.dynamic_layers(model))
+    assert [layer.predicting for layer in models.dynamic_layers(model)] == settings
+
+
+def test_predict_one_kind_switches_only_that_kind():
+    for predict, on in (("linear", DynamicLinear), ("dwc", DynamicDWConv)):
+        model = models.WeightFormer(**SMALL, predict=predict)
+        for layer in models.dynamic_layers(model):
+            assert layer.predicting == isinstance(layer, on)
+    with pytest.raises(ValueError, match=r"unknown predict 'some'; valid: \['all', 'linear', 'dwc', 'none'\]"):
+        models.WeightFormer(**SMALL, predict="some")
+    with pytest.raises(ValueError, match="unknown prediction_init 'small'"):
+        models.WeightFormer(**SMALL, prediction_init="small")
+
+
+def test_zero_init_equals_its_zero_prediction_twin_at_init_and_still_learns():
+    zero_init, twin = _twins(prediction_init="zero")
+    x = _images(8)
+    assert torch.allclose(zero_init(x), twin(x), atol=1e-6)
+    for ratios in models.prediction_norm_ratios(zero_init, x).values():
+        assert ratios == {"linear": 0.0, "dwc": 0.0}
+    loss = torch.nn.functional.cross_entropy(zero_init(x), torch.arange(8) % 10)
+    loss.backward()
+    for block in (zero_init.blocks[0], zero_init.blocks[2]):
+        # the zeroed layers receive gradient: the prediction can grow from zero
+        assert block.linear1.w2.grad.abs().max() > 0 and torch.isfinite(block.linear1.w2.grad).all()
+        assert block.dwc.wfm[-1].weight.grad.abs().max() > 0
+    # zeroing both branches of the bilateral product would leave no gradient at all: that is why only one is zeroed
+    layer = DynamicLinear(16, 64, predictor="bilateral")
+    with torch.no_grad():
+        layer.w1.zero_()
+        layer.w2.zero_()
+    layer(torch.randn(2, 16, 16), (4, 4)).sum().backward()  # (B, N, C) tokens on a 4×4 grid
+    assert layer.w1.grad.abs().max() == 0 and layer.w2.grad.abs().max() == 0
+
+
+def test_zero_init_is_refused_where_it_means_nothing():
+    with pytest.raises(ValueError, match="predicts nothing"):
+        DynamicLinear(16, 64, predictor="static").zero_init_prediction()
+    with pytest.raises(ValueError, match="normalises the direction"):
+        DynamicDWConv(16, predictor="amp_dir").zero_init_prediction()
+    for predictor in ("adaptive", "gap", "conv"):
+        layer = DynamicDWConv(16, predictor=predictor)
+        layer.zero_init_prediction()
+        assert layer.dynamic_kernels(torch.randn(2, 16, 8, 8)).abs().max() == 0
+
+
+def test_the_validation_split_is_stratified_disjoint_and_fixed():
+    labels = torch.arange(1000) % 10
+    train_idx, val_idx = validation_split(labels, 100)
+    assert len(val_idx) == 100 and len(train_idx) == 900
+    assert torch.equal(torch.cat([train_idx, val_idx]).sort().values, torch.arange(1000))
+    assert torch.bincount(labels[val_idx]).tolist() == [10] * 10
+    assert torch.equal(validation_split(labels, 100)[1], val_idx)  # the same split every time
+    assert not torch.equal(validation_split(labels, 100, seed=1)[1], val_idx)
+    with pytest.raises(ValueError, match="multiple of the 10 classes"):
+        validation_split(labels, 105)
+    with pytest.raises(ValueError, match="too few to hold out"):
+        validation_split(labels, 1000)
+
+
+def test_a_run_with_a_validation_split_tests_once_and_logs_its_diagnostics():
+    (tx, ty), (sx, sy) = _data(n_train=200, n_test=40)
+    cfg = train.TrainConfig(model="wf-cifar-quick", epochs=2, batch_size=20, val_images=50, bf16=False,
+                            write_log=False, save_checkpoints=False, progress=False,
+                            model_overrides={"img_size": 16, "depth": 2, "embed_dim": 16, "dynamic_blocks": (1,)})
+    log = train.train(cfg, ((tx, ty), (sx, sy)))
+    assert log["data"]["val_images"] == 50 and log["data"]["train_images"] == 150
+    assert log["data"]["epoch_eval_split"] == "val"
+    for row in log["epochs"]:
+        assert {"val_acc", "val_loss"} <= set(row) and "test_acc" not in row and row["eval_images"] == 50
+        assert set(row["prediction_norms"]) == {"1"} and set(row["prediction_norms"]["1"]) == {"linear", "dwc"}
+        assert all(math.isfinite(v) and v >= 0 for v in row["prediction_norms"]["1"].values())
+    assert log["test_images"] == 40 and 0 <= log["test_acc"] <= 1
+    assert log["val_acc"] == log["epochs"][-1]["val_acc"]
+    assert 0 <= log["val_acc_predictions_off"] <= 1 and log["train_eval_images"] == 150
+
+
+def test_paired_comparisons_match_scipy_and_holm():
+    table = {"a": {"seeds": [0, 1, 2, 3], "test_acc": [0.80, 0.81, 0.79, 0.82]},
+             "b": {"seeds": [0, 1, 2, 4], "test_acc": [0.78, 0.80, 0.78, 0.50]},
+             "c": {"seeds": [0, 1, 2], "test_acc": [0.70, 0.60, 0.75]}}
+    rows = ablate.compare_paired(table, [("a", "b", "one thing"), ("c", "b", "another"), ("a", "z", "missing")])
+    assert [(r["treatment"], r["control"]) for r in rows] == [("a", "b"), ("c", "b")]
+    first = rows[0]
+    assert first["seeds"] == [0, 1, 2]  # paired by seed: seed 3 and 4 have no partner
+    assert first["diff_points"] == pytest.approx([2.0, 1.0, 1.0])
+    expected = stats.ttest_rel([0.80, 0.81, 0.79], [0.78, 0.80, 0.78])
+    assert first["p"] == pytest.approx(expected.pvalue)
+    low, high = first["ci95"]
+    assert low < first["mean"] < high and first["mean"] == pytest.approx(4 / 3)
+    ps = sorted(r["p"] for r in rows)
+    holm = sorted(r["p_holm"] for r in rows)
+    assert holm[0] == pytest.approx(min(1, 2 * ps[0])) and holm[1] >= holm[0]
+
+
+@pytest.fixture
+def controls(tmp_path, monkeypatch):
+    """A controls preset on toy data (a width-16 WeightFormer), logs and checkpoints in tmp_path."""
+    runs = tmp_path / "runs"
+    monkeypatch.setattr("wf_lessons.config.runs_dir", lambda: runs)
+    configs = models.CONFIGS | {"wf-toy": (models.WeightFormer, {**SMALL, "depth": 2, "dynamic_blocks": (1,)})}
+    for module in (models, recipe):
+        monkeypatch.setattr(module, "CONFIGS", configs)
+    monkeypatch.setattr(recipe, "MODEL_NAMES", tuple(configs))
+    preset = {"model": "wf-toy", "epochs": 1, "batch_size": 20, "val_images": 50, "bf16": False, "threads": 1}
+    monkeypatch.setattr(recipe, "PRESETS", recipe.PRESETS | {"controls-toy": preset})
+    monkeypatch.setattr(ablate, "PRESETS", recipe.PRESETS)
+    monkeypatch.setattr(ablate, "STUDY_PRESETS", ("controls-toy",))
+    return {"runs": runs, "data": _data(n_train=200, n_test=40),
+            "settings": {"checkpoint_dir": tmp_path / "ckpt", "device": "cpu"}}
+
+
+def test_the_sweep_chooses_each_familys_rate_on_validation(controls, monkeypatch):
+    with pytest.raises(ValueError, match="0 of 3 runs done; run `python -m wf_lessons.ablate --preset controls-toy "
+                                         "--sweep` first"):
+        ablate.run("controls-toy", ["released"], [0], progress=False, data=controls["data"], **controls["settings"])
+    with pytest.raises(ValueError, match="do not pass variants or seeds"):
+        ablate.run("controls-toy", ["released"], sweep=True)
+    summary = ablate.run("controls-toy", sweep=True, progress=False, data=controls["data"], **controls["settings"])
+    names = sorted(p.stem for p in controls["runs"].glob("ablation-controls-toy-*.json"))
+    assert names == sorted(ablate.run_name("controls-toy", v, 0, lr) for v in ("released", "all-static")
+                           for lr in ablate.LR_SWEEP)
+    for variant, rates in summary["lr_sweep"].items():
+        best = max(rates.items(), key=lambda item: (item[1], -float(item[0])))[0]
+        assert f"{ablate.chosen_lr('controls-toy', variant):g}" == best
+    # a forged better score moves the choice: it really is read from the validation accuracy of the logs
+    path = controls["runs"] / f"{ablate.run_name('controls-toy', 'released', 0, 6e-3)}.json"
+    log = json.loads(path.read_text())
+    log["val_acc"] = 2.0
+    path.write_text(json.dumps(log))
+    assert ablate.chosen_lr("controls-toy", "zero-init") == 6e-3  # the weightformer family follows "released"
+    cfg = ablate.config("controls-toy", "zero-init", 1)
+    assert cfg.lr == 6e-3 and cfg.run_name == "ablation-controls-toy-zero-init-lr0.006-seed1"
+
+
+def test_summary_pairs_by_seed_and_counts_only_the_grids_own_logs(controls):
+    settings = {"progress": False, "data": controls["data"], **controls["settings"]}
+    ablate.run("controls-toy", sweep=True, **settings)
+    summary = ablate.run("controls-toy", ["released", "zero-prediction", "all-static"], [0, 1], **settings)
+    table = summary["variants"]
+    assert table["released"]["seeds"] == [0, 1] and "val_acc_predictions_off" in table["released"]
+    assert "val_acc_predictions_off" not in table["all-static"]  # nothing to switch off
+    pairs = {(c["treatment"], c["control"]) for c in summary["comparisons"]}
+    assert pairs == {("released", "all-static"), ("released", "zero-prediction")}
+    assert all("p_holm" in c or c["p"] != c["p"] for c in summary["comparisons"])
+    # a copied log is not a third seed
+    lr = table["released"]["lr"]
+    source = controls["runs"] / f"{ablate.run_name('controls-toy', 'released', 0, lr)}.json"
+    (controls["runs"] / f"{ablate.run_name('controls-toy', 'released', '0-backup', lr)}.json").write_text(
+        source.read_text())
+    assert ablate.summarize("controls-toy")["released"]["seeds"] == [0, 1]
