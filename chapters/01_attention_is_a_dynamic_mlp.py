@@ -149,8 +149,8 @@ print("attention_as_mlp vs scaled_dot_product_attention, masked: max |Δ| < 1e-5
 # followed by `W_O` is the *sum* over heads of `o_i^t W_O^t`. So `W_O` folds into each head's second layer, and the
 # whole layer is **one** MLP with h·N hidden units:
 #
-# $$o_i = \sum_{t=1}^{h} \operatorname{softmax}\!ig(q_i^t W_1^tig)\,ig(W_2^t W_O^tig),\qquad
-#   W_1^t = rac{(K^t)^	op}{\sqrt d}\ (d	imes N),\quad W_2^t W_O^t = V^t W_O^t\ (N	imes C).$$
+# $$o_i = \sum_{t=1}^{h} \operatorname{softmax}\!\big(q_i^t W_1^t\big)\,\big(W_2^t W_O^t\big),\qquad
+#   W_1^t = \frac{(K^t)^\top}{\sqrt d}\ (d\times N),\quad W_2^t W_O^t = V^t W_O^t\ (N\times C).$$
 #
 # The hidden units come in h groups of N (one unit per token and head); the softmax normalises each group
 # separately; the second layer's weight `V^t W_O^t` maps every group back to all C channels. `W_O` itself is

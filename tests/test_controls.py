@@ -175,7 +175,10 @@ def controls(tmp_path, monkeypatch):
             "settings": {"checkpoint_dir": tmp_path / "ckpt", "device": "cpu"}}
 
 
-def test_the_sweep_chooses_each_familys_rate_on_validation(controls, monkeypatch):
+def test_the_sweep_chooses_each_familys_rate_on_validation(controls, capsys):
+    assert ablate.main(["--preset", "controls-toy", "--list"]) == 0  # before the sweep: its state, not an error
+    out = capsys.readouterr().out
+    assert "waits for the learning-rate sweep" in out and "todo     ablation-controls-toy-released-lr0.003-seed0" in out
     with pytest.raises(ValueError, match="0 of 3 runs done; run `python -m wf_lessons.ablate --preset controls-toy "
                                          "--sweep` first"):
         ablate.run("controls-toy", ["released"], [0], progress=False, data=controls["data"], **controls["settings"])

@@ -413,7 +413,15 @@ def beyond_spread(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 def print_status(preset: str, names: list[str] | None, seeds: list[int] | None, sweep: bool = False) -> None:
-    for variant, seed, lr in _select(preset, names, seeds, sweep):
+    try:
+        selection = _select(preset, names, seeds, sweep)
+    except ValueError as waiting:  # a controls preset whose sweep is not finished: show the sweep instead
+        if not is_controls(preset) or sweep or "sweep" not in str(waiting):
+            raise
+        print(f"the study waits for the learning-rate sweep ({waiting})")
+        selection = _select(LR_FROM.get(preset, preset), None, None, sweep=True)
+        preset = LR_FROM.get(preset, preset)
+    for variant, seed, lr in selection:
         cfg = config(preset, variant, seed, lr)
         print(f"{status(cfg):8s} {cfg.run_name}")
 
