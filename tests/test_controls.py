@@ -217,3 +217,14 @@ def test_summary_pairs_by_seed_and_counts_only_the_grids_own_logs(controls):
     (controls["runs"] / f"{ablate.run_name('controls-toy', 'released', '0-backup', lr)}.json").write_text(
         source.read_text())
     assert ablate.summarize("controls-toy")["released"]["seeds"] == [0, 1]
+
+
+def test_precision_checks_train_in_float32_at_their_controls_rate_and_only_when_named(controls):
+    settings = {"progress": False, "data": controls["data"], **controls["settings"]}
+    ablate.run("controls-toy", sweep=True, **settings)
+    cfg = ablate.config("controls-toy", "released-fp32", 0)
+    assert cfg.bf16 is False and cfg.lr == ablate.chosen_lr("controls-toy", "released")
+    assert cfg.model_overrides == ablate.config("controls-toy", "released", 0).model_overrides
+    selected = {variant for variant, _, _ in ablate._select("controls-toy", None, [0])}
+    assert selected == set(ablate.CONTROLS)  # the checks are not in the default selection
+    assert {v for v, _, _ in ablate._select("controls-toy", ["released-fp32"], [0])} == {"released-fp32"}

@@ -212,9 +212,33 @@ def test_ch05_accepts_right_answers_only(number, right, wrong):
 def test_ch07_answers_follow_the_committed_logs():
     from wf_lessons import ablate, runlog
 
-    summary = runlog.read(ablate.summary_name("study-cpu"))
-    gain = ablate.compare(summary, "released")
-    assert ch07.check_exercise(1, gain["diff_points"]) and not ch07.check_exercise(1, gain["diff_points"] + 0.5)
-    assert ch07.check_exercise(2, gain["real"]) and not ch07.check_exercise(2, not gain["real"])
-    assert not ch07.check_exercise(2, 1)  # a bool, not an int
-    assert ch07.check_exercise(3, 45_216) and not ch07.check_exercise(3, 45_216.0)
+    table = runlog.read(ablate.summary_name("controls-cpu"))["variants"]
+    prediction, total = ablate.compare_paired(table, [("released", "zero-prediction", ""), ("released", "all-static",
+                                                                                            "")])
+    assert ch07.check_exercise(1, prediction["mean"]) and not ch07.check_exercise(1, prediction["mean"] + 0.5)
+    assert not ch07.check_exercise(1, prediction["mean"] / 100)  # a fraction, not points
+    low, high = total["ci95"]
+    assert ch07.check_exercise(2, (low, high)) and ch07.check_exercise(2, [low + 0.001, high])
+    assert not ch07.check_exercise(2, (low, high + 1)) and not ch07.check_exercise(2, low)
+    assert ch07.check_exercise(3, 54_016) is False  # a number where a function is asked for
+    assert ch07.check_exercise(4, ch07._bilateral_cost()) and not ch07.check_exercise(4, float(ch07._bilateral_cost()))
+
+
+def test_ch07_zero_start_accepts_one_branch_only(capsys):
+    def right(layer):
+        with torch.no_grad():
+            layer.w2.zero_()
+
+    def both(layer):
+        with torch.no_grad():
+            layer.w1.zero_()
+            layer.w2.zero_()
+
+    def static(layer):
+        with torch.no_grad():
+            layer.w.zero_()
+
+    assert ch07.check_exercise(3, right)
+    assert not ch07.check_exercise(3, both) and "not both" in capsys.readouterr().out
+    assert not ch07.check_exercise(3, static) and "static weight W0 changed" in capsys.readouterr().out
+    assert not ch07.check_exercise(3, lambda layer: None) and "not zero yet" in capsys.readouterr().out

@@ -83,6 +83,12 @@ CONTROLS: dict[str, tuple[str, dict[str, Any], str]] = {
                             "released network's training time per step (one thread, bf16; the run logs hold the "
                             "measured speeds)"),
 }
+#: Precision checks: a control trained in float32 instead of bf16 autocast (named, not in the default selection;
+#: one seed is enough to see whether the precision moves the verdict). name -> (control, training settings).
+PRECISION_CHECKS: dict[str, tuple[str, dict[str, Any]]] = {
+    "released-fp32": ("released", {"bf16": False}),
+    "all-static-fp32": ("all-static", {"bf16": False}),
+}
 #: The variant whose learning-rate sweep sets each family's rate, and the rates swept (the CPU recipe's 3e-3 and a
 #: factor 2 either side).
 SWEEP_VARIANTS = {"weightformer": "released", "static": "all-static"}
@@ -117,7 +123,8 @@ def variants(preset: str = "study-cpu") -> dict[str, tuple[str, dict[str, Any]]]
     _check_preset(preset)
     model = PRESETS[preset]["model"]
     if is_controls(preset):
-        return {name: (model, dict(overrides)) for name, (_, overrides, _) in CONTROLS.items()}
+        grid = {name: (model, dict(overrides)) for name, (_, overrides, _) in CONTROLS.items()}
+        return grid | {name: grid[control] for name, (control, _) in PRECISION_CHECKS.items()}
     grid: dict[str, tuple[str, dict[str, Any]]] = {"all-static": (model, {"dynamic_blocks": ()})}
     for p in LINEAR_PREDICTORS:
         if p != "bilateral":
@@ -163,7 +170,7 @@ def chosen_lr(preset: str, variant: str) -> float:
     Raises ``ValueError`` while the family's sweep is not finished (saying which command finishes it).
     """
     sweep_preset = LR_FROM.get(preset, preset)
-    family = CONTROLS[variant][0]
+    family = CONTROLS[PRECISION_CHECKS[variant][0] if variant in PRECISION_CHECKS else variant][0]
     reference = SWEEP_VARIANTS[family]
     logs = {}
     for lr in LR_SWEEP:
@@ -189,7 +196,7 @@ def config(preset: str, variant: str, seed: int, lr: float | None = None, **sett
     model, overrides = grid[variant]
     if is_controls(preset):
         lr = chosen_lr(preset, variant) if lr is None else lr
-        settings = {"lr": lr} | settings
+        settings = {"lr": lr} | PRECISION_CHECKS.get(variant, ("", {}))[1] | settings
     settings = {"run_name": run_name(preset, variant, seed, lr)} | settings
     return TrainConfig(model=model, preset=preset, seed=seed, model_overrides=dict(overrides), **settings)
 
@@ -220,7 +227,7 @@ def _select(preset: str, names: list[str] | None, seeds: list[int] | None, sweep
                              "rate): do not pass variants or seeds with it")
         return [(variant, 0, lr) for variant, lr in sweep_runs(preset)]
     grid = variants(preset)
-    names = list(grid) if not names else names
+    names = [n for n in grid if n not in PRECISION_CHECKS] if not names else names  # checks: only by name
     unknown = [n for n in names if n not in grid]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(grid)}")
@@ -389,6 +396,34 @@ def compare_paired(table: dict[str, Any], comparisons: Sequence[tuple[str, str, 
         for row, p_holm in zip(valid, multipletests([r["p"] for r in valid], method="holm")[1]):
             row["p_holm"] = float(p_holm)
     return rows
+
+
+def plot_comparisons(rows: Sequence[dict[str, Any]], title: str, ax: Any = None) -> Any:
+    """A forest plot of paired comparisons (rows of :func:`compare_paired`): per row the mean difference (dot), its
+    95% interval (bar) and every seed's difference (small dots), a zero line, and the Holm-corrected p-value at the
+    right. One row per comparison, top to bottom in the given order. Returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("no comparisons to plot (each needs two variants with at least two common seeds)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.2))
+    for y, row in enumerate(reversed(rows)):
+        low, high = row["ci95"]
+        excludes_zero = low > 0 or high < 0
+        colour = "tab:blue" if excludes_zero and row["mean"] > 0 else "tab:red" if excludes_zero else "0.35"
+        ax.plot([low, high], [y, y], "-", color=colour, lw=2.5, solid_capstyle="butt")
+        ax.plot(row["diff_points"], [y] * len(row["diff_points"]), "o", color=colour, ms=3, alpha=0.5)
+        ax.plot(row["mean"], y, "D", color=colour, ms=6)
+        holm = f"Holm p = {row['p_holm']:.3f}" if "p_holm" in row else "p n/a"
+        ax.annotate(f"{holm}, n = {len(row['seeds'])}", (1.01, y), xycoords=("axes fraction", "data"), va="center",
+                    fontsize=8)
+    ax.axvline(0, color="0.2", lw=0.8)
+    ax.set_yticks(range(len(rows)), [f"{r['treatment']} − {r['control']}" for r in reversed(rows)], fontsize=9)
+    ax.set_xlabel(f"difference in {rows[0]['metric'].replace('_acc', ' accuracy')} (points), mean and 95% interval")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
 
 
 def compare(summary: dict[str, Any], variant: str, baseline: str = "all-static") -> dict[str, Any]:

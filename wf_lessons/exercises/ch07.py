@@ -1,67 +1,96 @@
-"""Chapter 07 exercises: reading the predictor study and the long CPU runs, and a predictor's parameter cost.
+"""Chapter 07 exercises: a paired difference and its interval from the controlled study, a zero start for the
+bilateral layer, and a predictor's parameter cost.
 
 The answers are computed from the committed run logs (``data/runs/``), so they follow the runs the course holds.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
+import torch
+
 from wf_lessons import ablate, runlog
-from wf_lessons.exercises import check_number, report, wrong_type
+from wf_lessons.dynamic_linear import BilateralDynLinear
+from wf_lessons.exercises import check_callable, check_number, report, wrong_type
 from wf_lessons.models import build_model, count_parameters
 
 __all__ = ["check_exercise"]
 
-
-def _study() -> dict:
-    return runlog.read(ablate.summary_name("study-cpu"))
+PRESET = "controls-cpu"
 
 
-def _cpu_difference_points() -> float:
-    wf = runlog.read("train-wf-cifar-cpu-cpu-seed0")["test_acc"]
-    static = runlog.read("train-wf-cifar-cpu-all-static-cpu-seed0")["test_acc"]
-    return 100 * (wf - static)
+def _paired(treatment: str, control: str) -> dict:
+    """The committed summary's paired comparison of ``treatment`` against ``control`` (all their common seeds)."""
+    table = runlog.read(ablate.summary_name(PRESET))["variants"]
+    rows = ablate.compare_paired(table, [(treatment, control, "")])
+    if not rows:
+        raise ValueError(f"the committed {PRESET} summary has no two common seeds of {treatment} and {control}")
+    return rows[0]
 
 
 def _bilateral_cost() -> int:
-    return count_parameters(build_model("wf-cifar-study")) - count_parameters(
-        build_model("wf-cifar-study", linear_predictor="static"))
+    return count_parameters(build_model("wf-cifar-cpu")) - count_parameters(
+        build_model("wf-cifar-cpu", linear_predictor="static"))
+
+
+def _check_zero_start(zero_start: Callable[..., object]) -> tuple[bool, str]:
+    """``zero_start(layer)`` must make a bilateral layer's prediction zero for any input, keep a gradient, and leave
+    the static weight alone."""
+    torch.manual_seed(0)
+    layer = BilateralDynLinear(16, 64)
+    w0 = layer.w.detach().clone()
+    zero_start(layer)
+    x = torch.randn(3, 16, 16, generator=torch.Generator().manual_seed(1))  # (B, N, C) on a 4×4 grid
+    if not torch.equal(layer.w.detach(), w0):
+        return False, "not quite: the static weight W0 changed; only the prediction should start at zero"
+    if layer.dynamic_weight(x, (4, 4)).abs().max() != 0:
+        return False, "not quite: the prediction Ŵ is not zero yet (which tensor does Kᵀ·V multiply by?)"
+    layer(x, (4, 4)).square().sum().backward()
+    grads = [p.grad for name, p in layer.named_parameters() if name not in ("w", "b") and p.grad is not None]
+    if not grads or max(g.abs().max().item() for g in grads) == 0:
+        return False, ("not quite: Ŵ is zero, but no predictor parameter gets a gradient any more: zero one branch "
+                       "of the product Kᵀ·V, not both")
+    return True, "correct: W2 = 0 makes V, Kᵀ·V and Ŵ zero, while the gradient reaches W2 through the keys"
 
 
 def check_exercise(number: int, answer: object) -> bool:
     """Check an answer to an exercise of chapter 07; prints why, returns True when it is right.
 
-    1. In the study, by how many accuracy points does the ``released`` WeightFormer beat the ``all-static``
-       control, mean over seeds? (a float; negative if it loses)
-    2. Is that difference real by the chapter's rule (every seed of one beats every seed of the other)? (a bool)
-    3. How many parameters does the ``bilateral`` dynamic-linear predictor add to ``wf-cifar-study``, compared
-       with the same model whose dynamic blocks use ``linear_predictor="static"``? (an int)
-    4. In the ``cpu`` preset's runs (15 epochs), by how many points does ``wf-cifar-cpu`` beat its all-static
-       control? (a float)
+    1. In the controlled study (``controls-cpu``), the mean paired difference of test accuracy in points,
+       ``released`` minus ``zero-prediction``, over their common seeds. (a float)
+    2. The 95% confidence interval of the mean paired difference ``released`` minus ``all-static`` (points), as a
+       ``(low, high)`` tuple. (two floats)
+    3. ``zero_start(layer)``: a function that makes a ``BilateralDynLinear``'s prediction exactly zero while it
+       still gets a gradient. (a function)
+    4. How many parameters does the ``bilateral`` dynamic-linear predictor add to ``wf-cifar-cpu``, compared with
+       the same model whose dynamic blocks use ``linear_predictor="static"``? (an int)
     """
     if number not in (1, 2, 3, 4):
         raise ValueError(f"chapter 07 has exercises 1, 2, 3 and 4, got {number!r}")
     if answer is None:
         return report(number, False, "no answer yet")
     if number == 1:
-        expected = ablate.compare(_study(), "released")["diff_points"]
+        expected = _paired("released", "zero-prediction")["mean"]
         ok, message = check_number(answer, expected, integer=False, abs_tol=0.01,
-                                   correct=f"{expected:+.2f} points (mean over seeds)")
+                                   correct=f"{expected:+.2f} points (mean of the paired differences)")
         if not ok and isinstance(answer, (int, float)) and abs(answer * 100 - expected) < 0.01:
             message = "not quite: in points, please (multiply the accuracy difference by 100)"
     elif number == 2:
-        expected = ablate.compare(_study(), "released")["real"]
-        if not isinstance(answer, bool):
-            ok, message = False, wrong_type("a bool", answer)
+        low, high = _paired("released", "all-static")["ci95"]
+        if not (isinstance(answer, (tuple, list)) and len(answer) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in answer)):
+            ok, message = False, wrong_type("a (low, high) pair of numbers", answer)
+        elif math.isclose(answer[0], low, abs_tol=0.01) and math.isclose(answer[1], high, abs_tol=0.01):
+            ok, message = True, f"correct: [{low:+.2f}, {high:+.2f}] points"
         else:
-            ok = answer == expected
-            message = ("correct: " if ok else "not quite: ") + (
-                "the seeds' ranges do not overlap" if expected else "the seeds' ranges overlap: not distinguishable")
+            ok, message = False, (f"not quite: [{answer[0]:+.2f}, {answer[1]:+.2f}]; a t-interval of the mean of the "
+                                  "paired differences (in points), 95%, with n − 1 degrees of freedom")
     elif number == 3:
+        ok, message = check_callable(answer, _check_zero_start, signature="zero_start(layer)")
+    else:
         expected = _bilateral_cost()
         ok, message = check_number(answer, expected, integer=True, answer_format=",",
                                    correct=f"{expected:,} parameters: the predictor and its normalisation")
-    else:
-        expected = _cpu_difference_points()
-        ok, message = check_number(answer, expected, integer=False, abs_tol=0.01,
-                                   correct=f"{expected:+.2f} points after 15 epochs (one seed)")
     return report(number, ok, message)
