@@ -78,7 +78,7 @@ def test_an_interrupted_run_resumes_and_a_claimed_one_is_left_alone(toy):
     cfg = ablate.config("study-toy", "dwc-gap", 0, time_limit_s=1e-9, progress=False, **toy["settings"])
     train.train(cfg, toy["data"])  # stops after epoch 1: a partial run
     assert ablate.status(cfg) == "partial"
-    with atomic.claim(ablate.config("study-toy", "deit", 0, **toy["settings"]).log_path().with_suffix(".lock"), "x"):
+    with atomic.claim(atomic.claim_path(ablate.config("study-toy", "deit", 0, **toy["settings"]).log_path()), "x"):
         summary = ablate.run("study-toy", ["dwc-gap", "deit"], [0], progress=False, data=toy["data"],
                              **toy["settings"])
     assert set(summary["variants"]) == {"dwc-gap"}  # deit was held by "another process": skipped

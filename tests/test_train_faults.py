@@ -2,6 +2,7 @@
 run, machine settings chosen by measurement, the dry run."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -23,39 +24,85 @@ def runs(tmp_path, monkeypatch):
 
 def test_a_claimed_run_name_is_refused_at_once(tmp_path, runs):
     cfg = _config(tmp_path, run_name="busy", write_log=True)
-    lock = runs / "busy.lock"
+    lock = runs / "busy.wf-claim"
     holder = subprocess.Popen([sys.executable, "-c", f"import time\nfrom wf_lessons import atomic\n"
                                f"with atomic.claim({str(lock)!r}, 'x'):\n    print('held', flush=True)\n"
                                "    time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(atomic.ClaimedError, match="run 'busy' is in use by another process"):
+        with pytest.raises(atomic.ClaimedError, match=f"run 'busy' is in use by another process \\(PID {holder.pid},"):
             train.train(cfg, _data())
         assert not (tmp_path / "ckpt" / "busy.pt").exists()
     finally:
         holder.kill()  # as kill -9: the kernel drops its lock, the file stays behind
         holder.wait()
-    assert lock.exists()
-    train.train(cfg, _data())  # a lock file without a live holder is no obstacle
+    assert lock.read_text().startswith(atomic.CLAIM_MAGIC)
+    train.train(cfg, _data())  # a claim file without a live holder is no obstacle
     assert not lock.exists() and (runs / "busy.json").exists()
+    assert sorted(p.name for p in runs.iterdir()) == ["busy.json"]  # no temporary file left either
 
 
 def test_a_run_without_a_log_claims_its_name_beside_its_checkpoint(tmp_path, runs):
     cfg = _config(tmp_path, run_name="quiet", epochs=1)  # write_log=False
-    with atomic.claim(tmp_path / "ckpt" / "quiet.lock", "run 'quiet'"):
+    assert train.loop.claim_paths(cfg) == [tmp_path / "ckpt" / "quiet.wf-claim"]
+    with atomic.claim(tmp_path / "ckpt" / "quiet.wf-claim", "run 'quiet'"):
         with pytest.raises(atomic.ClaimedError, match="run 'quiet' is in use by another process"):
             train.train(cfg, _data())
     train.train(cfg, _data())
     assert not runs.exists() or not any(runs.iterdir())  # nothing written under data/runs/
-    with atomic.claim(tmp_path / "ckpt" / "quiet.lock", "run 'quiet'"):  # a logged run shares the checkpoint
+    with atomic.claim(tmp_path / "ckpt" / "quiet.wf-claim", "run 'quiet'"):  # a logged run shares the checkpoint
         with pytest.raises(atomic.ClaimedError, match="run 'quiet' is in use by another process"):
             train.train(_config(tmp_path, run_name="quiet", epochs=1, write_log=True, overwrite=True), _data())
 
 
 def test_cli_refuses_a_claimed_run_with_exit_2(tmp_path, runs, capsys):
-    with atomic.claim(runs / "held.lock", "run 'held'"):
+    with atomic.claim(runs / "held.wf-claim", "run 'held'"):
         assert train.main(["--run-name", "held", "--device", "cpu", "--no-progress"]) == 2
     assert "in use by another process" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["uv", "poetry"])
+def test_a_users_lock_file_named_like_the_run_is_never_touched(tmp_path, runs, name):
+    folders = [tmp_path / "ckpt", runs]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / f"{name}.lock").write_bytes(b"# the project's lock file\n\x00\xff")
+        (folder / f"{name}.lock").chmod(0o444)
+    cfg = _config(tmp_path, run_name=name, epochs=1, write_log=True)
+    train.train(cfg, _data())
+    with pytest.raises(FileExistsError, match="already exists"):  # refused after its checks
+        train.train(cfg, _data())
+    for folder in folders:
+        assert (folder / f"{name}.lock").read_bytes() == b"# the project's lock file\n\x00\xff"
+        assert not (folder / f"{name}.wf-claim").exists()
+
+
+def test_a_symlinked_claim_path_is_refused_and_its_target_kept(tmp_path, runs):
+    target, dangling = tmp_path / "precious.txt", tmp_path / "nowhere.txt"
+    target.write_text("mine")
+    (tmp_path / "ckpt").mkdir()
+    for run, points_to in (("linked", target), ("dangling", dangling)):
+        link = tmp_path / "ckpt" / f"{run}.wf-claim"
+        link.symlink_to(points_to)
+        with pytest.raises(FileExistsError, match=f"{link} .* is a symbolic link, not a claim of wf_lessons"):
+            train.train(_config(tmp_path, run_name=run, epochs=1), _data())
+        assert link.is_symlink() and os.readlink(link) == str(points_to)
+    assert target.read_text() == "mine" and not dangling.exists()
+    assert not (tmp_path / "ckpt" / "linked.pt").exists()
+
+
+def test_a_foreign_file_with_the_claims_name_is_left_alone(tmp_path, runs):
+    (tmp_path / "ckpt").mkdir()
+    foreign = tmp_path / "ckpt" / "mine.wf-claim"
+    foreign.write_text("not a claim")
+    with pytest.raises(FileExistsError, match="exists and is not a claim of wf_lessons"):
+        train.train(_config(tmp_path, run_name="mine", epochs=1), _data())
+    assert foreign.read_text() == "not a claim"
+
+
+def test_a_checkpoint_folder_that_is_the_runs_folder_is_claimed_once(tmp_path, runs):
+    log = train.train(_config(tmp_path, run_name="same", epochs=1, write_log=True, checkpoint_dir=runs), _data())
+    assert log["complete"] and sorted(p.name for p in runs.iterdir()) == ["same.json", "same.pt"]
 
 
 def test_divergence_stops_marks_the_log_and_exits_non_zero(tmp_path, runs):

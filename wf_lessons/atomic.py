@@ -53,44 +53,162 @@ class ClaimedError(FileExistsError):
     """Another live process holds the claim on this name."""
 
 
-def _owner(lock: Path) -> str:
+#: The suffix of a claim file: ``<name>.wf-claim``, a name no other tool uses, so that a claim never meets a file
+#: of the user's (a ``uv.lock``, a ``poetry.lock``) for a run named ``uv`` or ``poetry``.
+CLAIM_SUFFIX = ".wf-claim"
+#: The first line of every claim file: how a claim left behind by a dead process is told from a file of the user's.
+CLAIM_MAGIC = "wf-lessons run-name claim"
+
+
+def claim_path(written: Path | str) -> Path:
+    """The claim file that guards ``written`` (a run log, a checkpoint): ``<folder>/<stem>.wf-claim``."""
+    written = Path(written)
+    return written.with_name(written.stem + CLAIM_SUFFIX)
+
+
+def _read_claim(fd: int) -> str:
     try:
-        return lock.read_text().split()[0]
-    except (OSError, IndexError):
-        return "unknown"
+        return os.pread(fd, 4096, 0).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _owner(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("pid "):
+            return line[4:].strip()
+    return "unknown"
+
+
+def _claim_text() -> bytes:
+    return f"{CLAIM_MAGIC}\npid {os.getpid()}\n".encode()
+
+
+def _new_claim_file(path: Path) -> int:
+    """Create ``path`` exclusively, locked and holding our PID; its open descriptor.
+
+    The claim is written and ``flock``-ed in a temporary file, then hard-linked to ``path``: the link fails when
+    anything (a file, a symbolic link, even a dangling one) has that name, follows no link, and never shows a
+    half-written claim. Where hard links are not supported, ``path`` is created with ``O_CREAT | O_EXCL |
+    O_NOFOLLOW`` and locked before anything is written to it. Raises ``FileExistsError`` when the name is taken.
+    """
+    import fcntl
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows this file yet
+        os.write(fd, _claim_text())
+        os.fchmod(fd, 0o644)
+        try:
+            os.link(tmp, path, follow_symlinks=False)
+            return fd
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system
+            pass
+        os.close(fd)
+        fd = -1
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        # an empty claim file is never taken over (see _take_over_or_refuse), so a blocking lock only waits for a
+        # reader that looked at it and let go
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, _claim_text())
+        return fd
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    finally:
+        os.unlink(tmp)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _take_over_or_refuse(path: Path, what: str) -> int | None:
+    """``path`` exists: refuse when it is held or is not a claim file; when it is the claim of a dead process,
+    replace it with our own (its descriptor). ``None``: it vanished meanwhile, try again."""
+    import fcntl
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        raise FileExistsError(f"{path} ({what}'s claim file) is {kind}, not a claim of wf_lessons: it was left "
+                              "alone; move it away or choose another name")
+    try:
+        old = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise FileExistsError(f"{path} ({what}'s claim file) cannot be read ({error.strerror}): it was left "
+                              "alone; move it away or choose another name") from None
+    try:
+        text = _read_claim(old)
+        try:
+            fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ClaimedError(f"{what} is in use by another process (PID {_owner(text)}, claim file {path}); "
+                               "wait for it to finish or choose another name") from None
+        if not _same_file(old, path):  # its holder removed or replaced it meanwhile
+            return None
+        text = _read_claim(old)
+        if not text.startswith(CLAIM_MAGIC + "\n"):
+            raise FileExistsError(f"{path} exists and is not a claim of wf_lessons: it was left alone; move it away "
+                                  "or choose another name")
+        # the claim of a process that died (kill -9, a crash): replace it with ours while we hold its lock, so that
+        # nobody else can take it over meanwhile
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, _claim_text())
+            os.fchmod(fd, 0o644)
+            os.replace(tmp, path)  # replaces the name, never follows a link
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return fd
+    finally:
+        os.close(old)
 
 
 @contextmanager
 def claim(lock: Path | str, what: str) -> Iterator[None]:
-    """Hold ``lock`` for the duration of the block: an exclusive ``flock`` on a file that holds our PID.
+    """Hold the claim file ``lock`` (see :func:`claim_path`) for the duration of the block.
 
-    A second claim of the same file, from another process or from this one, gets :class:`ClaimedError` at once,
-    naming ``what``. The kernel drops the lock when its process dies (even by ``kill -9``), so a file left behind
-    is no obstacle. The file is removed on exit.
+    The file is created exclusively (it never replaces, truncates or follows anything that has its name) and holds
+    an exclusive ``flock`` and our PID. A second claim of the same file, from another process or from this one,
+    gets :class:`ClaimedError` at once, naming ``what``. The kernel drops the lock when its process dies (even by
+    ``kill -9``): a claim file left behind is recognised by its first line and its free lock, and replaced. Any
+    other file of that name (a user's file, a symbolic link) is left alone and refused with ``FileExistsError``.
+    On exit the file is removed, only when it is still the one this claim created.
     """
-    import fcntl
-
     lock = Path(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ClaimedError(f"{what} is in use by another process (PID {_owner(lock)}, lock file {lock}); "
-                               "wait for it to finish or choose another name") from None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:  # its holder removed it between our open and our lock: try again
-            same = False
-        if same:
+            fd = _new_claim_file(lock)
             break
-        os.close(fd)
+        except FileExistsError:
+            pass
+        fd = _take_over_or_refuse(lock, what)
+        if fd is not None:
+            break
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
-        lock.unlink(missing_ok=True)  # before unlocking, so that a waiter never locks a removed file
-        os.close(fd)
+        try:
+            if _same_file(fd, lock):
+                lock.unlink()  # before unlocking, so that a waiter never locks a removed file
+        finally:
+            os.close(fd)

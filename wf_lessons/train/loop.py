@@ -62,6 +62,7 @@ def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
     cfg = config
     device = wf_config.device(cfg.device)
     _check_checkpoint_folder(cfg)
+    _check_paths(cfg)  # before claiming, and again while the claim is held
     with _claim(cfg):
         _check_paths(cfg)
         ckpt = load_checkpoint(cfg.checkpoint_path()) if cfg.resume else None
@@ -79,13 +80,23 @@ def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
             return _train(cfg, data, device, settings, ckpt, start)
 
 
+def claim_paths(cfg: TrainConfig) -> list[Path]:
+    """The claim files of a run (:func:`wf_lessons.atomic.claim_path`): one beside each thing it writes (its log,
+    its checkpoint), once when both are in one folder."""
+    paths: list[Path] = []
+    for written, on in ((cfg.log_path(), cfg.write_log), (cfg.checkpoint_path(), cfg.save_checkpoints)):
+        path = atomic.claim_path(written)
+        if on and all(path.parent.resolve() / path.name != p.parent.resolve() / p.name for p in paths):
+            paths.append(path)
+    return paths
+
+
 @contextlib.contextmanager
 def _claim(cfg: TrainConfig) -> Iterator[None]:
-    """The run name's exclusive claim: a lock file beside each thing the run writes (its log, its checkpoint)."""
+    """The run name's exclusive claim, held in a ``<run-name>.wf-claim`` file beside each thing the run writes."""
     with contextlib.ExitStack() as claims:
-        for written, on in ((cfg.log_path(), cfg.write_log), (cfg.checkpoint_path(), cfg.save_checkpoints)):
-            if on:
-                claims.enter_context(atomic.claim(written.with_suffix(".lock"), f"run {cfg.run_name!r}"))
+        for path in claim_paths(cfg):
+            claims.enter_context(atomic.claim(path, f"run {cfg.run_name!r}"))
         yield
 
 
