@@ -54,7 +54,7 @@ from wf_lessons.train.loop import Data
 from wf_lessons.train.recipe import SEED_LIMIT
 
 #: The presets the studies run with (presets of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
-STUDY_PRESETS = ("study-cpu", "controls-cpu", "controls-short-cpu")
+STUDY_PRESETS = ("study-cpu", "controls-cpu", "controls-short-cpu", "controls-long-cpu", "controls-grid16-cpu")
 #: The softmax-attention baseline of the same size as each study model.
 SAME_SIZE_DEIT = {"wf-cifar-study": "deit-cifar-tiny", "wf-cifar": "deit-cifar"}
 DEFAULT_SEEDS = (0, 1, 2)
@@ -93,8 +93,10 @@ PRECISION_CHECKS: dict[str, tuple[str, dict[str, Any]]] = {
 #: factor 2 either side).
 SWEEP_VARIANTS = {"weightformer": "released", "static": "all-static"}
 LR_SWEEP = (1.5e-3, 3e-3, 6e-3)
-#: A controls preset whose learning rates come from another preset's sweep (same network, shorter schedule).
-LR_FROM = {"controls-short-cpu": "controls-cpu"}
+#: Controls presets whose learning rates come from another preset's sweep (one change from it: the schedule, or
+#: the token grid), so that the rate is not a second difference.
+LR_FROM = {"controls-short-cpu": "controls-cpu", "controls-long-cpu": "controls-cpu",
+           "controls-grid16-cpu": "controls-cpu"}
 #: The controlled study's paired comparisons: (treatment, control, the one thing that differs).
 COMPARISONS: tuple[tuple[str, str, str], ...] = (
     ("released", "all-static", "everything: structure, initialisation, prediction, parameters, speed"),

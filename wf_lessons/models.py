@@ -379,6 +379,9 @@ CONFIGS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     # the cpu training preset: the longest run a learner makes on a laptop CPU (blocks 1 and 4 dynamic); its DeiT
     # takes depth 5 to match the parameter count within 5%
     "wf-cifar-cpu": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 6}),
+    # the same network on a 16×16 token grid (patch 2): chapter 07's regime where 3×3 convolutions no longer see
+    # the whole image
+    "wf-cifar-cpu-p2": (WeightFormer, {**CIFAR, "embed_dim": 64, "depth": 6}),
     "deit-cifar-cpu": (ViT, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 5, "num_heads": 2,
                              "attn_backend": "math"}),
     # the predictor study (wf_lessons.ablate): half the blocks dynamic, so that the predictor can matter

@@ -80,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
 #: ``cpu`` preset's network, 15 and 2 epochs: 5,000 training images held out as a validation split (curves,
 #: learning-rate choice), the test set evaluated once at the end; bf16 autocast fixed (not measured per run), so
 #: that compared runs differ in nothing but their variant. The learning rate is set per run by the study.
+#: ``controls-long-cpu`` (30 epochs) and ``controls-grid16-cpu`` (patch 2: a 16×16 token grid, ``wf-cifar-cpu-p2``)
+#: are its two regimes where global modelling should matter more, each one change from ``controls-cpu``.
 #: What the CPU presets share: short schedules on small models that underfit, so no heavy regularisation.
 _CPU_RECIPE: dict[str, Any] = {
     "batch_size": 128,
@@ -102,6 +104,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "eval_per_class": 0, "bf16": True},
     "controls-short-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 2, "warmup_epochs": 0.3,
                            "val_images": 5000, "eval_per_class": 0, "bf16": True},
+    "controls-long-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 30, "warmup_epochs": 1.0,
+                          "val_images": 5000, "eval_per_class": 0, "bf16": True},
+    "controls-grid16-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu-p2", "epochs": 15, "warmup_epochs": 1.0,
+                            "val_images": 5000, "eval_per_class": 0, "bf16": True},
     "gpu": {
         "model": "wf-cifar",
         "epochs": 60,
