@@ -1,6 +1,7 @@
 """The shipped trained models: loading, integrity, export from a run, and the check command."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -86,3 +87,39 @@ def test_check_command_on_the_real_test_set(capsys):
     except DataNotFoundError:
         pytest.skip("CIFAR-10 is not here (make data)")
     assert pretrained.main(["check"]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("interrupted_at", ["weights", "manifest"])
+def test_an_interrupted_export_leaves_a_model_that_loads(tmp_path, monkeypatch, capsys, interrupted_at):
+    """Killed between writing the weights and the manifest, the shipped model still loads: the old pair, or the
+    new one (its manifest waiting beside its weights), which the next export puts in place."""
+    runs = tmp_path / "runs"
+    monkeypatch.setattr("wf_lessons.config.runs_dir", lambda: runs)
+    monkeypatch.setattr(pretrained, "FOLDER", tmp_path / "pre")
+    monkeypatch.setattr(pretrained, "NAMES", ("toy",))
+    data = _data()
+    monkeypatch.setattr("wf_lessons.data.cifar10", lambda split: data[1])
+    train.train(_config(tmp_path, run_name="old-run", epochs=1, write_log=True), data)
+    train.train(_config(tmp_path, run_name="new-run", epochs=2, write_log=True), data)
+    old = pretrained.export("old-run", "toy")
+    weights, meta = tmp_path / "pre" / "toy.pt", tmp_path / "pre" / "toy.json"
+    replace = os.replace
+
+    def killed(src, dst):  # the process dies as this file is about to be put in place
+        if dst == (weights if interrupted_at == "weights" else meta):
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pretrained.export("new-run", "toy", overwrite=True)
+    monkeypatch.setattr(os, "replace", replace)
+    pretrained.load("toy")  # verified against the manifest's SHA-256
+    shipped = pretrained.manifest("toy")
+    assert shipped["run_log"].endswith("old-run.json" if interrupted_at == "weights" else "new-run.json")
+    assert shipped == old or interrupted_at == "manifest"
+    assert pretrained.main(["check"]) == 0, capsys.readouterr()
+    new = pretrained.export("new-run", "toy", overwrite=True)
+    assert pretrained.manifest("toy") == new == json.loads(meta.read_text())
+    assert sorted(p.name for p in (tmp_path / "pre").iterdir()) == ["toy.json", "toy.pt"]
+    pretrained.load("toy")

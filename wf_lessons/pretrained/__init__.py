@@ -4,6 +4,12 @@ Each model is two files in this folder: ``<name>.pt`` (the weights, a plain stat
 manifest: the model's name and overrides, the run log it came from (``data/runs/...``), the test accuracy that run
 measured on all 10,000 CIFAR-10 test images, parameters, FLOPs, and the SHA-256 of the weights file.
 
+``export`` replaces the pair so that an interruption at any moment leaves a model that loads: both new files are
+written aside first (``.<name>.pt.new``, ``.<name>.json.new``, each atomically), then the weights and then the
+manifest are renamed into place. Interrupted between the two renames, the weights are the new ones and the new
+manifest waits beside them: :func:`manifest` (and so :func:`load`) takes the waiting manifest when it is the one
+that matches the weights, and the next ``export`` finishes the swap.
+
 Python::
 
     from wf_lessons import pretrained
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,13 +58,68 @@ def _paths(name: str) -> tuple[Path, Path]:
     return FOLDER / f"{name}.pt", FOLDER / f"{name}.json"
 
 
+def _staged(name: str) -> tuple[Path, Path]:
+    """Where ``export`` writes the new weights and manifest before renaming them into place."""
+    weights, meta = _paths(name)
+    return weights.with_name(f".{weights.name}.new"), meta.with_name(f".{meta.name}.new")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return content if isinstance(content, dict) else None
+
+
+def _waiting_manifest(name: str) -> dict[str, Any] | None:
+    """The manifest an interrupted ``export`` left beside the weights it had already put in place (else None)."""
+    weights, meta = _paths(name)
+    waiting = _staged(name)[1]
+    if not waiting.is_file() or not weights.is_file():
+        return None
+    staged, digest = _read_json(waiting), sha256(weights)
+    current = _read_json(meta) if meta.is_file() else None
+    if staged is not None and staged.get("sha256") == digest and (current or {}).get("sha256") != digest:
+        return staged
+    return None
+
+
 def manifest(name: str) -> dict[str, Any]:
     """The manifest of a shipped model (see the module docstring)."""
     _, meta = _paths(name)
+    if (waiting := _waiting_manifest(name)) is not None:
+        return waiting
     if not meta.is_file():
         raise FileNotFoundError(f"the manifest {meta.name} of pretrained model {name!r} is missing from {FOLDER}; "
                                 "reinstall the package (pip install -e .) or restore the file from git")
     return json.loads(meta.read_text())
+
+
+def _finish_interrupted_export(name: str) -> None:
+    """Complete the swap of an interrupted ``export`` (its manifest waits beside its weights), then remove what an
+    export left aside."""
+    weights, meta = _paths(name)
+    staged_weights, staged_meta = _staged(name)
+    if _waiting_manifest(name) is not None:
+        os.replace(staged_meta, meta)
+        _fsync_folder(meta.parent)
+    staged_weights.unlink(missing_ok=True)
+    staged_meta.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (where the system allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load(name: str, device: str | torch.device = "cpu", verify: bool = True) -> nn.Module:
@@ -94,6 +156,7 @@ def export(run: str, name: str, checkpoint: str | Path | None = None, overwrite:
     from wf_lessons.train import load_checkpoint
 
     weights, meta = _paths(name)
+    _finish_interrupted_export(name)
     log = runlog.read(run)
     if not log.get("complete"):
         raise ValueError(f"run {run!r} is not complete: only finished runs are shipped")
@@ -111,7 +174,8 @@ def export(run: str, name: str, checkpoint: str | Path | None = None, overwrite:
     state = ckpt["model"]
     if ckpt.get("ema") is not None:  # the evaluated model
         state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
-    atomic.torch_save({k: v.clone() for k, v in state.items()}, weights)
+    staged_weights, staged_meta = _staged(name)
+    atomic.torch_save({k: v.clone() for k, v in state.items()}, staged_weights)
     content = {
         "name": name,
         "model": log["model"],
@@ -125,11 +189,16 @@ def export(run: str, name: str, checkpoint: str | Path | None = None, overwrite:
         "parameters": log["parameters"],
         "flops_per_image": log["flops_per_image"],
         "dtype": "float32",
-        "bytes": weights.stat().st_size,
-        "sha256": sha256(weights),
+        "bytes": staged_weights.stat().st_size,
+        "sha256": sha256(staged_weights),
     }
-    with atomic.atomic_path(meta) as tmp:
+    with atomic.atomic_path(staged_meta) as tmp:
         tmp.write_text(json.dumps(content, indent=1) + "\n")
+    # both files are complete on disk: the weights first, then the manifest (an interruption between the two
+    # leaves the new manifest waiting beside the new weights, which manifest() and the next export recognise)
+    os.replace(staged_weights, weights)
+    os.replace(staged_meta, meta)
+    _fsync_folder(FOLDER)
     return content
 
 
