@@ -28,11 +28,11 @@ that a sweep run at the chosen rate is also seed 0 of the study.
 
 Command line::
 
-    python -m wf_lessons.ablate                        # the whole grid, seeds 0 1 2, preset study-cpu
-    python -m wf_lessons.ablate --variants all-static released --seeds 0
-    python -m wf_lessons.ablate --list                 # what is done, partial, to do
-    python -m wf_lessons.ablate --preset controls-cpu --sweep            # the learning-rate sweep (seed 0)
-    python -m wf_lessons.ablate --preset controls-cpu --seeds 0 1 2 3 4  # every control at its family's rate
+    python -m wf_lessons.ablate --list                 # the controlled study: what is done, partial, to do
+    python -m wf_lessons.ablate --sweep                # its learning-rate sweep (seed 0), first
+    python -m wf_lessons.ablate                        # every control at its family's rate, seeds 0-4
+    python -m wf_lessons.ablate --variants released zero-init --seeds 0 1
+    python -m wf_lessons.ablate --preset study-cpu     # the 2-epoch predictor study, seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ STUDY_PRESETS = ("study-cpu", "controls-cpu", "controls-short-cpu", "controls-lo
 #: The softmax-attention baseline of the same size as each study model.
 SAME_SIZE_DEIT = {"wf-cifar-study": "deit-cifar-tiny", "wf-cifar": "deit-cifar"}
 DEFAULT_SEEDS = (0, 1, 2)
+CONTROLS_SEEDS = (0, 1, 2, 3, 4)  # the controlled study pairs five seeds
 #: The predictor study's variants whose names changed (new -> old), so that the old run logs are still read.
 LEGACY_NAMES = {"predict-dwc-only": "linear-static", "predict-linear-only": "dwc-static"}
 
@@ -233,7 +234,8 @@ def _select(preset: str, names: list[str] | None, seeds: list[int] | None, sweep
     unknown = [n for n in names if n not in grid]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(grid)}")
-    seeds = _check_seeds(list(DEFAULT_SEEDS) if seeds is None else seeds)
+    default = CONTROLS_SEEDS if is_controls(preset) else DEFAULT_SEEDS
+    seeds = _check_seeds(list(default) if seeds is None else seeds)
     rates = {n: chosen_lr(preset, n) if is_controls(preset) else None for n in names}  # refused before any run
     return [(n, s, rates[n]) for s in seeds for n in names]  # seed-major: a partial grid still has whole seeds
 
@@ -478,9 +480,11 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.ablate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="study-cpu", help=f"study preset: {', '.join(STUDY_PRESETS)}")
+    parser.add_argument("--preset", default="controls-cpu",
+                        help=f"study preset: {', '.join(STUDY_PRESETS)} (default: controls-cpu)")
     parser.add_argument("--variants", nargs="+", metavar="NAME", help="variants to run (default: all)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="seeds (default: 0 1 2)")
+    parser.add_argument("--seeds", nargs="+", type=int,
+                        help="seeds (default: 0 1 2 3 4 for a controls preset, 0 1 2 for study-cpu)")
     parser.add_argument("--sweep", action="store_true",
                         help="the learning-rate sweep of a controls preset (seed 0 of each family's reference)")
     parser.add_argument("--checkpoint-dir", help="folder of the runs' checkpoints (default: data/checkpoints)")
