@@ -517,3 +517,25 @@ def test_a_partial_torchvision_folder_is_not_replaced(tmp_path, monkeypatch):
     with pytest.raises(data.DataLayoutError, match="lacks some of the CIFAR-10 batch files; remove it"):
         data.cifar10("test", root=tmp_path)
     assert (tmp_path / data.TORCHVISION_FOLDER / "data_batch_1").read_bytes() == b"mine"
+
+
+# ------------------------------------------------------------------------------------------------- notebooks
+@pytest.mark.parametrize("name", ["notes", "99_notes"])
+def test_render_accepts_only_the_courses_chapters(tmp_path, monkeypatch, capsys, name):
+    from wf_lessons import notebooks
+
+    def no_kernel():
+        raise AssertionError("a kernel was started for a file that is not a chapter")
+
+    monkeypatch.setattr(notebooks, "_client_class", no_kernel)
+    marker = tmp_path / "executed"
+    py, nb = tmp_path / f"{name}.py", tmp_path / f"{name}.ipynb"
+    py.write_text(f"# %%\nopen({str(marker)!r}, 'w').write('ran')\n")
+    nb.write_text('{"the user\'s": "notebook"}')
+    for given in (nb, py):
+        code, err = _cli(notebooks.main, ["render", str(given)], capsys)
+        _assert_one_error_line(code, err, f"error: {py} is not one of the course's chapters")
+        with pytest.raises(ValueError, match="is not one of the course's chapters"):
+            notebooks.render(given.with_suffix(".py"))
+    assert not marker.exists() and nb.read_text() == '{"the user\'s": "notebook"}'
+    assert notebooks.is_chapter(notebooks.chapter_sources()[0])

@@ -2,9 +2,10 @@
 
 ``python -m wf_lessons.notebooks render [chapters/NN_slug.py ...]`` executes each chapter in a fresh kernel and
 writes the notebook with its outputs, storing the SHA-256 of the ``.py`` it was rendered from in the notebook
-metadata. ``python -m wf_lessons.notebooks check`` reports every pair whose cells differ or whose outputs are
-stale, and every student copy that is missing or out of date. The tests call :func:`pair_problems` and
-:func:`student_problems`, so a stale notebook fails CI.
+metadata. It accepts only the course's own chapters: any other ``.py`` or ``.ipynb`` is refused before anything
+runs, so no notebook that is not a chapter's is ever replaced. ``python -m wf_lessons.notebooks check`` reports
+every pair whose cells differ or whose outputs are stale, and every student copy that is missing or out of date.
+The tests call :func:`pair_problems` and :func:`student_problems`, so a stale notebook fails CI.
 
 Student copies (``python -m wf_lessons.notebooks student [chapters/NN_slug.py ...]``, ``make student``) are made
 from each chapter's rendered notebook and written to ``chapters/student/NN_slug.ipynb``. A *solution cell* is a code
@@ -113,8 +114,21 @@ def _client_class():
     return SlicedWaitClient
 
 
+def is_chapter(py_path: Path) -> bool:
+    """Whether ``py_path`` is one of the course's chapter sources (``chapters/NN_slug.py``, see
+    :func:`chapter_sources`)."""
+    return Path(py_path).resolve() in {p.resolve() for p in chapter_sources()}
+
+
 def render(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> Path:
-    """Execute a chapter source in a fresh kernel and write its notebook (atomically), outputs included."""
+    """Execute a chapter source in a fresh kernel and write its notebook (atomically), outputs included.
+
+    Only the course's chapters are accepted (:func:`is_chapter`): rendering runs the ``.py`` and replaces the
+    ``.ipynb`` beside it, so a file elsewhere raises ``ValueError`` before anything is executed or written.
+    """
+    if not is_chapter(py_path):
+        raise ValueError(f"{py_path} is not one of the course's chapters ({CHAPTERS_DIR}/NN_slug.py): render runs "
+                         "a chapter and replaces its notebook, and does nothing else")
     NotebookClient = _client_class()
 
     py_path = Path(py_path).resolve()
@@ -249,11 +263,16 @@ def student_problems(py_path: Path, folder: Path | None = None) -> list[str]:
     return problems
 
 
-def _chapter_paths(parser: argparse.ArgumentParser, paths: list[Path]) -> list[Path]:
+def _chapter_paths(parser: argparse.ArgumentParser, paths: list[Path], course_only: bool = False) -> list[Path]:
+    """The chapter sources named on the command line (a notebook names its ``.py``); ``course_only``: only the
+    course's own chapters (``render``, which executes them and replaces their notebooks)."""
     chosen = [p.with_suffix(".py") if p.suffix == ".ipynb" else p for p in paths] or chapter_sources()
     for path in chosen:
         if path.suffix != ".py" or not path.exists():
             parser.error(f"{path} is not a chapter source (expected chapters/NN_slug.py)")
+        if course_only and not is_chapter(path):
+            parser.error(f"{path} is not one of the course's chapters ({CHAPTERS_DIR}/NN_slug.py): render runs "
+                         "a chapter and replaces its notebook, and nothing else; nothing was run or written")
     return chosen
 
 
@@ -268,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="report pairs that differ or are stale, and stale student copies")
     args = parser.parse_args(argv)
     if args.command == "render":
-        for path in _chapter_paths(parser, args.paths):
+        for path in _chapter_paths(parser, args.paths, course_only=True):
             render(path, timeout=args.timeout)
         return 0
     if args.command == "student":
