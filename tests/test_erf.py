@@ -196,8 +196,9 @@ def test_find_checkpoints_matches_name_and_architecture_and_prefers_the_best_fin
     def save(name, model, overrides, epoch, epochs=10, acc=0.5, weight=1.0, images=1000):
         save_checkpoint(tmp_path / f"{name}.pt", {
             "model_name": model, "model_overrides": overrides, "epoch": epoch, "config": {"epochs": epochs},
-            "model": {"w": torch.full((2,), weight)}, "optimizer": {}, "scheduler": {}, "rng": {},
-            "history": [{"test_acc": acc, "eval_images": images}] * epoch, "train_s": 0.0})
+            "model": {"w": torch.full((2,), weight)}, "rng": {}, "train_s": 0.0, "steps_per_epoch": 1,
+            "optimizer": {"state": {0: {"step": torch.tensor(float(epoch))}}}, "scheduler": {"last_epoch": epoch},
+            "history": [{"epoch": i + 1, "test_acc": acc, "eval_images": images} for i in range(epoch)]})
 
     save("static-short", "wf-cifar", {"dynamic_blocks": []}, 2)
     save("static-long", "wf-cifar", {"dynamic_blocks": (), "drop_path": 0.1}, 9)  # drop-path: same architecture

@@ -12,7 +12,7 @@ from test_train import TINY, _config, _data
 
 from wf_lessons import atomic, train
 from wf_lessons.train import TrainConfig, TrainingDiverged, load_checkpoint, load_model, machine
-from wf_lessons.train.checkpoint import CHECKPOINT_FORMAT
+from wf_lessons.train.checkpoint import CHECKPOINT_FORMAT, part_digests, state_digest
 
 
 @pytest.fixture(autouse=True)
@@ -123,17 +123,84 @@ def test_divergence_in_the_last_step_is_caught_by_the_test_loss(tmp_path, runs):
     assert not (tmp_path / "ckpt" / "late.pt").exists()
 
 
+def _first_moments(ckpt):
+    return next(iter(ckpt["optimizer"]["state"].values()))
+
+
+def _flip_a_byte(t):
+    t.view(-1).view(torch.uint8)[3] ^= 0x10
+
+
+#: Damage done to a checkpoint after it was written (its digests left as they were): each part is named.
+TAMPERED = {
+    "weights": lambda c: _flip_a_byte(next(iter(c["model"].values()))),
+    "optimizer state": lambda c: _flip_a_byte(_first_moments(c)["exp_avg"]),
+    "optimizer state ": lambda c: _first_moments(c)["exp_avg_sq"].mul_(4.0),  # scaled, still finite
+    "scheduler state": lambda c: c["scheduler"].update(last_epoch=0, _step_count=1),  # reset
+    "history": lambda c: c["history"][-1].update(test_acc=0.99),  # forged
+    "epoch count": lambda c: c.update(epoch=2),
+    "random-number generator state": lambda c: _flip_a_byte(c["rng"]["torch"]),
+    "segments": lambda c: c["segments"][-1].update(bf16=True),
+    "training time": lambda c: c.update(train_s=c["train_s"] * 2),
+}
+
+
+@pytest.fixture
+def stopped(tmp_path):
+    """A run stopped after epoch 1 of 2 (5 steps per epoch): its checkpoint's path and contents."""
+    train.train(_config(tmp_path, run_name="d", time_limit_s=1e-6), _data())
+    path = tmp_path / "ckpt" / "d.pt"
+    return path, torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize("part", TAMPERED)
+def test_every_part_a_resume_restores_is_verified(tmp_path, stopped, part):
+    path, ckpt = stopped
+    assert ckpt["version"] == 2 and set(ckpt["digests"]) == set(ckpt) - {"format", "version", "digests"}
+    TAMPERED[part](ckpt)
+    torch.save(ckpt, path)
+    message = f"checkpoint {path} is corrupted: the digests written with it do not match its {part.strip()}$"
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match="do not match its") as error:
+        train.train(_config(tmp_path, run_name="d", resume=True), _data())
+    assert str(path) in str(error.value)
+    ckpt["extra"] = 1
+    del ckpt["segments"]
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match=r"holds parts no digest was written for \('extra'\); it lacks parts it "
+                                         r"was written with \(segments\)$"):
+        load_checkpoint(path)
+
+
+def _resign(ckpt, path):
+    """Write ``ckpt`` with digests of its (damaged) contents: as a faulty writer would, not bit rot."""
+    ckpt["digests"] = part_digests(ckpt)
+    torch.save(ckpt, path)
+
+
 def _damage(ckpt, part):
     if part == "nan moments":
-        next(iter(ckpt["optimizer"]["state"].values()))["exp_avg_sq"].fill_(float("nan"))
+        _first_moments(ckpt)["exp_avg_sq"].fill_(float("nan"))
     elif part == "python rng":
         del ckpt["rng"]["python"]
     elif part == "optimizer":
-        ckpt["optimizer"] = {}
+        ckpt["optimizer"]["param_groups"] = ckpt["optimizer"]["param_groups"][:1]
     elif part == "scheduler":
-        ckpt["scheduler"] = {"foo": 1}
+        del ckpt["scheduler"]["lr_lambdas"]
     elif part == "epoch":
         ckpt["epoch"] = "1"
+    elif part == "epoch 2":
+        ckpt["epoch"] = 2
+    elif part == "reset scheduler":
+        ckpt["scheduler"].update(last_epoch=0, _step_count=1)
+    elif part == "optimizer steps":
+        for entries in ckpt["optimizer"]["state"].values():
+            entries["step"] = entries["step"] * 2
+    elif part == "short history":
+        ckpt["history"] = []
+    elif part == "steps per epoch":
+        ckpt["steps_per_epoch"] = 4
 
 
 @pytest.mark.parametrize(("part", "message"), [
@@ -142,16 +209,58 @@ def _damage(ckpt, part):
     ("optimizer", "cannot be resumed: its optimizer state is damaged"),
     ("scheduler", "cannot be resumed: its scheduler state is damaged"),
     ("epoch", "is corrupted: its epoch count is '1', not an int >= 0"),
+    ("epoch 2", r"its parts disagree \(the history holds epochs \[1\] but the epoch count is 2; the scheduler has "
+                r"taken 5 steps, not 2 epochs x 5 steps; the last segment ends at epoch 1, not 2\)"),
+    ("reset scheduler", r"its parts disagree \(the scheduler has taken 0 steps, not 1 epochs x 5 steps; the "
+                        r"optimizer has taken 5 steps but the scheduler 0\)"),
+    ("optimizer steps", r"its parts disagree \(the optimizer has taken 10 steps but the scheduler 5\)"),
+    ("short history", r"its parts disagree \(the history holds epochs \[\] but the epoch count is 1\)"),
+    ("steps per epoch", r"its parts disagree \(the scheduler has taken 5 steps, not 1 epochs x 4 steps\)"),
 ])
-def test_damaged_training_state_is_refused_on_resume(tmp_path, part, message):
-    train.train(_config(tmp_path, run_name="d", time_limit_s=1e-6), _data())  # stops after epoch 1 of 2
-    path = tmp_path / "ckpt" / "d.pt"
-    ckpt = torch.load(path, weights_only=True)
+def test_damaged_training_state_is_refused_on_resume(tmp_path, stopped, part, message):
+    path, ckpt = stopped
     _damage(ckpt, part)
-    torch.save(ckpt, path)
+    _resign(ckpt, path)
     with pytest.raises(ValueError, match=message) as error:
         train.train(_config(tmp_path, run_name="d", resume=True), _data())
     assert str(path) in str(error.value)
+
+
+def _as_version_1(ckpt):
+    """A checkpoint as format version 1 wrote it: a digest of its weights only."""
+    del ckpt["digests"], ckpt["steps_per_epoch"]
+    ckpt["version"] = 1
+    ckpt["digest"] = state_digest(ckpt["model"])
+    return ckpt
+
+
+def test_a_version_1_checkpoint_loads_and_resumes_with_a_warning(tmp_path, stopped):
+    path, ckpt = stopped
+    torch.save(_as_version_1(ckpt), path)
+    load_model(path)
+    with pytest.warns(UserWarning, match="format version 1: its weights are verified, but its optimizer"):
+        log = train.train(_config(tmp_path, run_name="d", resume=True), _data())
+    assert log["complete"] and load_checkpoint(path)["version"] == 2  # written again in the new format
+    written = path.read_bytes()
+    for damage, message in (("epoch 2", "its parts disagree"), ("weights", "do not match the digest")):
+        path.write_bytes(written)
+        ckpt = _as_version_1(torch.load(path, weights_only=True) | {"epoch": 1, "history": log["epochs"][:1]})
+        ckpt["segments"][-1]["to_epoch"] = 1
+        ckpt["scheduler"].update(last_epoch=5, _step_count=6)
+        for entries in ckpt["optimizer"]["state"].values():
+            entries["step"].fill_(5)
+        load_checkpoint(_save(ckpt, path))
+        if damage == "weights":
+            _flip_a_byte(next(iter(ckpt["model"].values())))
+        else:
+            _damage(ckpt, damage)
+        with pytest.raises(ValueError, match=message):
+            load_checkpoint(_save(ckpt, path))
+
+
+def _save(ckpt, path):
+    torch.save(ckpt, path)
+    return path
 
 
 def test_corrupted_checkpoints_are_refused(tmp_path):
@@ -161,11 +270,15 @@ def test_corrupted_checkpoints_are_refused(tmp_path):
     name = next(iter(ckpt["model"]))
     ckpt["model"][name] = ckpt["model"][name] + 1e37  # bit rot: weights no longer match the digest
     torch.save(ckpt, path)
-    with pytest.raises(ValueError, match="corrupted: its weights do not match the digest"):
+    with pytest.raises(ValueError, match="corrupted: the digests written with it do not match its weights"):
         load_model(path)
     with pytest.raises(ValueError, match="corrupted"):
         train.train(_config(tmp_path, run_name="c", epochs=2, resume=True), _data())
-    del ckpt["digest"]
+    del ckpt["digests"]
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="corrupted: it has no digests"):
+        load_checkpoint(path)
+    ckpt["version"] = 1  # format version 1 without a digest: only finiteness and agreement are checked
     ckpt["model"][name] = ckpt["model"][name] * float("nan")
     torch.save(ckpt, path)
     with pytest.raises(ValueError, match="non-finite weights"):

@@ -2,15 +2,28 @@
 rebuilding the trained model.
 
 A checkpoint is a dict saved with ``torch.save``: ``format``, ``version``, the model's name and overrides, the run's
-configuration, ``epoch`` (epochs done), model / optimizer / scheduler / EMA states, random states, the per-epoch
-history, the run's segments (one per start or resume, with the machine settings each used) and ``digest``, the
-SHA-256 of the model weights, checked on every load.
+configuration, ``epoch`` (epochs done), ``steps_per_epoch``, model / optimizer / scheduler / EMA states, random
+states, the per-epoch history, the training time, the run's segments (one per start or resume, with the machine
+settings each used) and ``digests``: the SHA-256 of each of those parts (:func:`part_digests`), so that everything a
+resume restores is verified. Every load checks
+
+- the digests: a part changed after it was written (a flipped byte, scaled optimizer moments, a reset scheduler, a
+  forged history or epoch count) is refused with a ``ValueError`` that names the checkpoint and the part;
+- that the parts agree: the history has one row per epoch done, the scheduler and the optimizer have taken the same
+  number of steps, ``epoch * steps_per_epoch``, and the last segment ends at that epoch;
+- that weights and optimizer moments are finite.
+
+Checkpoints of format version 1 (before this file had ``digests``) carry a digest of their weights only. They still
+load (their weights verified, their parts checked for agreement), so their models can be evaluated and exported;
+resuming one works too, with a warning that its optimizer, schedule and history are not covered by a digest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +35,15 @@ from wf_lessons.models import build_model
 from wf_lessons.train.recipe import _EXEMPT_ON_RESUME, _RUN_FIELDS, DEFAULTS, TrainConfig
 
 CHECKPOINT_FORMAT = "wf-lessons-train-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: a digest of every part (``digests``); 1: of the weights only (``digest``)
 _REQUIRED = ("model_name", "model_overrides", "config", "epoch", "model", "optimizer", "scheduler", "rng", "history",
              "train_s")
+_UNDIGESTED = ("format", "version", "digest", "digests")
+#: How an error message names each part of a checkpoint.
+PART_NAMES = {"model": "weights", "ema": "EMA weights", "optimizer": "optimizer state", "scheduler": "scheduler state",
+              "rng": "random-number generator state", "history": "history", "epoch": "epoch count",
+              "steps_per_epoch": "steps per epoch", "train_s": "training time", "segments": "segments",
+              "config": "configuration", "model_name": "model name", "model_overrides": "model overrides"}
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
@@ -37,10 +56,42 @@ def state_digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def _feed(h: Any, x: Any) -> None:
+    """Feed a canonical encoding of ``x`` (tensors, dicts, lists, tuples, numbers, strings, None) to hash ``h``."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}:".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(x, dict):
+        h.update(f"D{len(x)}:".encode())
+        for key in sorted(x, key=lambda k: (type(k).__name__, repr(k))):
+            _feed(h, key)
+            _feed(h, x[key])
+    elif isinstance(x, (list, tuple)):  # one kind: a tuple may come back as a list
+        h.update(f"L{len(x)}:".encode())
+        for v in x:
+            _feed(h, v)
+    else:
+        text = f"{type(x).__name__}:{x!r}"
+        h.update(f"S{len(text)}:{text}".encode())
+
+
+def part_digests(content: dict[str, Any]) -> dict[str, str]:
+    """The SHA-256 of each part of a checkpoint's content (every key but its format, version and digests)."""
+    digests = {}
+    for key in content:
+        if key not in _UNDIGESTED:
+            h = hashlib.sha256()
+            _feed(h, content[key])
+            digests[key] = h.hexdigest()
+    return digests
+
+
 def save_checkpoint(path: Path, content: dict[str, Any]) -> None:
-    """Write ``content`` (the keys of :data:`_REQUIRED` and more) as a checkpoint, atomically, with its digest."""
+    """Write ``content`` (the keys of :data:`_REQUIRED` and more) as a checkpoint, atomically, with the digest of
+    each part."""
     atomic.torch_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **content,
-                       "digest": _weights_digest(content)}, path)
+                       "digests": part_digests(content)}, path)
 
 
 def _weights_digest(ckpt: dict[str, Any]) -> str:
@@ -67,16 +118,95 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise ValueError(f"checkpoint {path} is incomplete: it lacks {', '.join(missing)}")
-    if "digest" in ckpt and _weights_digest(ckpt) != ckpt["digest"]:
+    if "digests" in ckpt:
+        _verify_digests(ckpt, path)
+    elif ckpt.get("version", 1) != 1:
+        raise ValueError(f"checkpoint {path} is corrupted: it has no digests (format version {ckpt.get('version')!r})")
+    elif "digest" in ckpt and _weights_digest(ckpt) != ckpt["digest"]:
         raise ValueError(f"checkpoint {path} is corrupted: its weights do not match the digest written with them")
     if isinstance(ckpt["epoch"], bool) or not isinstance(ckpt["epoch"], int) or ckpt["epoch"] < 0:
         raise ValueError(f"checkpoint {path} is corrupted: its epoch count is {ckpt['epoch']!r}, not an int >= 0")
+    if problems := _disagreements(ckpt):
+        raise ValueError(f"checkpoint {path} is corrupted: its parts disagree ({'; '.join(problems)})")
     tensors = ckpt["model"] | {f"ema {k}": v for k, v in (ckpt.get("ema") or {}).items()} | _optimizer_tensors(ckpt)
     bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise ValueError(f"checkpoint {path} holds non-finite weights or optimizer state (in {', '.join(bad[:3])}"
                          f"{', ...' if len(bad) > 3 else ''}): the run diverged or the file is corrupted")
     return ckpt
+
+
+def _verify_digests(ckpt: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose parts do not match the digests written with them, naming the parts."""
+    stored = ckpt["digests"]
+    if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
+        raise ValueError(f"checkpoint {path} is corrupted: its digests are not a table of SHA-256 digests")
+    now = part_digests(ckpt)
+    changed = [k for k in now if k in stored and now[k] != stored[k]]
+    added, lost = [k for k in now if k not in stored], [k for k in stored if k not in now]
+    if changed or added or lost:
+        def names(keys: list[str]) -> str:
+            return ", ".join(PART_NAMES.get(k, repr(k)) for k in keys)
+
+        what = ([f"the digests written with it do not match its {names(changed)}"] if changed else []) + \
+               ([f"it holds parts no digest was written for ({names(added)})"] if added else []) + \
+               ([f"it lacks parts it was written with ({names(lost)})"] if lost else [])
+        raise ValueError(f"checkpoint {path} is corrupted: " + "; ".join(what))
+
+
+def _optimizer_steps(optimizer: Any) -> list[float] | None:
+    """The step count of each parameter the optimizer has state for (None when its state is not readable)."""
+    state = optimizer.get("state") if isinstance(optimizer, dict) else None
+    if not isinstance(state, dict):
+        return None
+    steps = []
+    for entries in state.values():
+        step = entries.get("step") if isinstance(entries, dict) else None
+        if isinstance(step, torch.Tensor) and step.numel() == 1:
+            step = step.item()
+        if isinstance(step, bool) or not isinstance(step, (int, float)):
+            return None
+        steps.append(float(step))
+    return steps
+
+
+def _disagreements(ckpt: dict[str, Any]) -> list[str]:
+    """What does not add up between a checkpoint's epoch count, history, scheduler, optimizer and segments."""
+    epoch, history, problems = ckpt["epoch"], ckpt["history"], []
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        return ["its history is not a list of epochs"]
+    if len(history) != epoch or [row.get("epoch") for row in history] != list(range(1, epoch + 1)):
+        problems.append(f"the history holds epochs {[row.get('epoch') for row in history][:6]} but the epoch count "
+                        f"is {epoch}")
+    scheduler = ckpt["scheduler"]
+    last = scheduler.get("last_epoch") if isinstance(scheduler, dict) else None
+    if isinstance(last, bool) or not isinstance(last, int):
+        return [*problems, f"its scheduler state has no step count (last_epoch {last!r})"]
+    per_epoch = ckpt.get("steps_per_epoch")
+    if per_epoch is not None and (isinstance(per_epoch, bool) or not isinstance(per_epoch, int) or per_epoch < 1):
+        problems.append(f"its steps per epoch are {per_epoch!r}, not an int >= 1")
+    elif per_epoch is not None and last != epoch * per_epoch:
+        problems.append(f"the scheduler has taken {last} steps, not {epoch} epochs x {per_epoch} steps")
+    elif per_epoch is None and (last < 0 or (epoch == 0) != (last == 0) or (epoch and last % epoch)):
+        problems.append(f"the scheduler has taken {last} steps, not a whole number of steps per epoch for {epoch} "
+                        "epochs")
+    if isinstance(scheduler.get("_step_count"), int) and scheduler["_step_count"] != last + 1:
+        problems.append(f"the scheduler's step counts disagree (last_epoch {last}, _step_count "
+                        f"{scheduler['_step_count']})")
+    steps = _optimizer_steps(ckpt["optimizer"])
+    if steps is None:
+        problems.append("its optimizer state has no readable step counts")
+    elif (max(steps) if steps else 0.0) != last or any(s < 0 for s in steps):
+        problems.append(f"the optimizer has taken {max(steps) if steps else 0:g} steps but the scheduler {last}")
+    segments = ckpt.get("segments")
+    if segments and isinstance(segments, list) and isinstance(segments[-1], dict) \
+            and segments[-1].get("to_epoch") != epoch:
+        problems.append(f"the last segment ends at epoch {segments[-1].get('to_epoch')!r}, not {epoch}")
+    train_s = ckpt["train_s"]
+    if isinstance(train_s, bool) or not isinstance(train_s, (int, float)) or not math.isfinite(train_s) \
+            or train_s < 0:
+        problems.append(f"its training time is {train_s!r}, not a finite number >= 0")
+    return problems
 
 
 def _optimizer_tensors(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -135,7 +265,14 @@ def _as_tuple(x: Any) -> Any:
 
 
 def resume_problems(ckpt: dict[str, Any], config: TrainConfig) -> list[str]:
-    """What differs between a checkpoint and the configuration that wants to continue it."""
+    """What differs between a checkpoint and the configuration that wants to continue it.
+
+    A checkpoint of format version 1 (its digest covers only the weights) is accepted with a warning.
+    """
+    if "digests" not in ckpt:
+        warnings.warn(f"resuming checkpoint {config.checkpoint_path()} of format version 1: its weights are verified, "
+                      "but its optimizer, schedule and history are not covered by a digest (only checked for "
+                      "agreement); checkpoints written from now on are verified in full", stacklevel=3)
     if ckpt["model_name"] != config.model or ckpt["model_overrides"] != config.model_kwargs():
         return [
             f"the checkpoint is of model {ckpt['model_name']!r} with overrides {ckpt['model_overrides']}, "

@@ -276,8 +276,9 @@ def _train(cfg: TrainConfig, data: _Data, device: torch.device, settings: dict[s
         segments[-1]["to_epoch"] = epoch
         save_checkpoint(cfg.checkpoint_path(), {
             "model_name": cfg.model, "model_overrides": cfg.model_kwargs(), "config": cfg.to_dict(),
-            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "epoch": epoch, "steps_per_epoch": data.steps, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
             "rng": rng_state(), "history": history, "train_s": train_s, "segments": segments,
         })
 
