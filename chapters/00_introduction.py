@@ -116,9 +116,23 @@ plt.show()
 # ## From pixels to tokens
 #
 # The models of this course cut each image into non-overlapping p×p patches and embed each patch as a token, so
-# a 32×32 image gives (32/p)² tokens. On CIFAR-10 the course uses p = 2: 256 tokens on a 16×16 grid, the regime
-# where small vision transformers do well. `envcheck.tokens` does the arithmetic, with a clear error when the
-# image size is not a multiple of the patch:
+# a 32×32 image gives (32/p)² tokens. Two patch sizes appear on CIFAR-10:
+#
+# - **p = 4, 64 tokens on an 8×8 grid: every model the course has trained.** The training was done on a two-core
+#   CPU, and a quarter of the tokens means a quarter of the work in every per-token layer. `wf-cifar-tiny` and
+#   `deit-cifar-tiny` (width 64, four blocks) train in minutes (preset `quick-cpu`); `wf-cifar-cpu` and
+#   `deit-cifar-cpu` (width 64, six and five blocks) train for 15 epochs (preset `cpu`, the longest run meant for
+#   a laptop); three of its seed-0 runs (WeightFormer, the same model with every block static, DeiT) ship with
+#   the package (`wf_lessons.pretrained`) for chapters 05 and 06. `wf-cifar-study` (width 64, four blocks) is the
+#   model of chapter 07's predictor study.
+# - **p = 2, 256 tokens on a 16×16 grid: `wf-cifar` and `deit-cifar`**, the ≈5M-parameter models that chapter 04
+#   sizes for one GPU (strong small CIFAR-10 transformers use patch 2 to 4, see the [paper notes](paper_notes.md),
+#   "CIFAR-10 anchors"). **They have not been trained yet**: no GPU has been available to the course so far
+#   (chapter 06 gives the command). They are used where no training is needed: chapter 04 counts their parameters
+#   and FLOPs and measures how their time and memory grow with the number of tokens, and chapter 05 computes
+#   their theoretical receptive field.
+#
+# `envcheck.tokens` does the arithmetic, with a clear error when the image size is not a multiple of the patch:
 
 # %% tags=["nbval-check-output"]
 for size, patch in [(32, 2), (32, 4), (224, 16), (448, 16)]:
@@ -136,7 +150,8 @@ except ValueError as error:
 # - `wf_lessons.config` holds every switch (quick mode, data folder, device, seeding); `envcheck` tells whether a
 #   machine is ready.
 # - Quick mode (`WF_QUICK=1`) runs every chapter on a laptop; long runs are commands with committed run logs.
-# - CIFAR-10 arrives as uint8 tensors; with patch 2 a 32×32 image is 256 tokens.
+# - CIFAR-10 arrives as uint8 tensors. Every trained model of the course uses patch 4 (64 tokens per 32×32
+#   image); the ≈5M-parameter `wf-cifar` and `deit-cifar` use patch 2 (256 tokens) and are not trained yet.
 #
 # ## Exercises
 #

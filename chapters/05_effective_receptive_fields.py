@@ -337,8 +337,11 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 # - *Sensitivity is not use.* The ERF is the gradient of one token at one point, for a few images: it says the
 #   output would move if far pixels moved, not that the model's accuracy relies on far pixels. Whether global
 #   context helps is a question for accuracy (chapters 06 and 07), not for this figure.
-# - *Half the gradient is thrown away.* The reference method keeps only the positive part of each gradient
-#   (ReLU), so two regions that pull in opposite directions both show up as "seen".
+# - *Half the gradient is thrown away.* The reference method keeps only the positive part of the gradient (a ReLU
+#   per pixel, colour channel and image, before the sum over colours and the mean over images). Where the gradient
+#   is negative, brightening the pixel *lowers* the central output, and that adds nothing to the map: a region whose
+#   gradient is negative in every image looks "unseen" although the output depends on it. (The score is one-sided
+#   too: only the positive channels of the central token enter it.)
 # - *The share depends on the set-up.* On CIFAR-10's own 32×32 images the static `wf-cifar` field already covers
 #   the whole image (section 2); the upsampled images enlarge the grid to make the question visible, and the
 #   models were trained at 32×32, so this is also a change of resolution for them. A larger image gives a larger

@@ -1,9 +1,25 @@
 # %% [markdown]
 # # 06 · Training a small WeightFormer on CIFAR-10, side by side with DeiT
 #
-# Chapters 01–04 built WeightFormer and its DeiT-style baseline; chapter 04 sized both for CIFAR-10 at about five
-# million parameters (`wf-cifar`, `deit-cifar`). This chapter trains them from scratch, with one pipeline for
-# both, so that the only difference between the two runs is the token mixer: predicted weights against attention.
+# Chapters 01–04 built WeightFormer and its DeiT-style baseline. This chapter trains them from scratch on CIFAR-10
+# with one pipeline for both: the two models of a pair get the same data, augmentations, recipe, number of epochs
+# and seeds. The two *networks* are not one network with two token mixers, though. They share the patch
+# embedding, the width, the MLP ratio, the final LayerNorm and the pooled linear head, and differ in
+#
+# - **the blocks**: a WeightFormer block mixes tokens with a 3×3 depthwise convolution and then applies an MLP; in
+#   one block of three (its dynamic blocks) the convolution's kernels and the MLP's first weight are predicted from
+#   the input. A DeiT block is pre-norm multi-head softmax attention followed by an MLP (chapter 04 draws both);
+# - **positions**: DeiT adds a learned position embedding to the tokens, WeightFormer has none;
+# - **the depth**: set per pair; in the two larger pairs the DeiT takes the depth that brings its parameter count
+#   near the WeightFormer's (chapter 04 does this for `wf-cifar`), the two smallest models have four blocks each;
+# - hence **parameters and FLOPs**: the parameter counts are close in the two larger pairs and not in the tiny
+#   one, and DeiT counts more FLOPs per image in every pair.
+#
+# A difference in accuracy between the two is therefore one between two model families of similar size under one
+# recipe, not an effect of the token mixer alone. The cell after the imports prints the three pairs the
+# course defines, and which of them have been trained: the two pairs at patch 4 (64 tokens) on a CPU, with
+# committed run logs; `wf-cifar` and `deit-cifar`, sized by chapter 04 at about five million parameters at patch 2
+# (256 tokens) for the `gpu` preset, not yet.
 #
 # In this chapter you will
 #
@@ -34,13 +50,34 @@ from matplotlib.ticker import MaxNLocator
 import torch
 import torch.nn.functional as F
 
-from wf_lessons import augment, config, data, runlog, train
+from wf_lessons import augment, bench, config, data, runlog, train
 from wf_lessons.models import WeightFormer, build_model, count_parameters, predicted_weights
 
 QUICK = config.quick()
 DEVICE = config.device()
 torch.set_num_threads(1)  # small models on a shared two-core CPU: one thread is the fastest and the steadiest
 print("quick mode:", QUICK, "| device:", DEVICE.type)
+
+# %% tags=["nbval-check-output"]
+PAIRS = {"quick-cpu": ("wf-cifar-tiny", "deit-cifar-tiny"), "cpu": ("wf-cifar-cpu", "deit-cifar-cpu"),
+         "gpu": ("wf-cifar", "deit-cifar")}
+committed = [runlog.read(p) for pattern in ("train-*.json", "headline-*.json")
+             for p in sorted(glob.glob(str(config.runs_dir() / pattern)))]
+print(f"{'preset':<10}{'model':<17}{'patch':>5}{'tokens':>7}{'width':>6}{'blocks':>7}  {'token mixer':<38}"
+      f"{'parameters':>11}{'MFLOPs/image':>13}{'runs logged':>12}")
+for preset, pair in PAIRS.items():
+    for name in pair:
+        model = build_model(name).eval()
+        if isinstance(model, WeightFormer):
+            mixer = f"3×3 DWC, dynamic blocks {list(model.dynamic_blocks)}"
+        else:
+            mixer = f"attention, {model.blocks[0].attn.num_heads} heads, pos. embedding"
+        runs = sum(log.get("kind") == "train" and log["model"] == name and not log.get("model_overrides")
+                   for log in committed)
+        print(f"{preset:<10}{name:<17}{model.patch_size:>5}{(32 // model.patch_size) ** 2:>7}"
+              f"{model.patch_embed.proj.out_channels:>6}{len(model.blocks):>7}  {mixer:<38}"
+              f"{count_parameters(model):>11,}{bench.forward_flops(model, torch.zeros(1, 3, 32, 32)) / 1e6:>13.1f}"
+              f"{runs:>12}")
 
 # %% [markdown]
 # ## 1. The data, as the trainer sees it
