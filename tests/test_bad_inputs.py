@@ -347,15 +347,38 @@ def test_per_class_must_be_a_positive_int(tmp_path, per_class):
     [
         (lambda: data.cifar10("val"), "split must be one of ('train', 'test'), got 'val'"),
         (lambda: data.random_crop(torch.zeros(2, 3, 8, 8), -1), "padding must be an int >= 0, got -1"),
-        (lambda: data.DeviceLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), 2, train=True,
-                                   device="cpu", crop_padding=-2), "crop_padding must be an int >= 0, got -2"),
-        (lambda: data.DeviceLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), True, train=True,
-                                   device="cpu"), "batch_size must be an int >= 1, got True"),
+        (lambda: data.DeviceLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), 2,
+                                   train=True, device="cpu", crop_padding=-2),
+         "crop_padding must be an int >= 0, got -2"),
+        (lambda: data.DeviceLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), True,
+                                   train=True, device="cpu"), "batch_size must be an int >= 1, got True"),
     ],
 )
 def test_data_arguments(call, words):
     with pytest.raises(ValueError) as error:
         call()
+    assert words in str(error.value)
+
+
+LABELS = torch.arange(4) % 2
+LABEL_CASES = [
+    (LABELS.float(), {}, "labels must be an int64 tensor of class indices >= 0, one per image (4); got dtype "
+                         "torch.float32 (convert with .long())"),
+    (LABELS.int(), {}, "got dtype torch.int32"),
+    (LABELS.tolist(), {}, "one per image (4); got list"),
+    (LABELS[:3], {}, "one per image (4); got shape (3,)"),
+    (LABELS - 1, {}, "got 2 outside that range, from -1 to 0"),
+    (torch.tensor([0, -100, 1, -100]), {}, "got 2 outside that range, from -100 to 1 (-100, PyTorch's ignore_index, "
+                                           "is not accepted: every image needs its class)"),
+    (LABELS + 1, {"num_classes": 2}, "class indices in [0, 2), one per image (4); got 2 outside that range, from 1 "
+                                     "to 2 (the model has num_classes=2)"),
+]
+
+
+@pytest.mark.parametrize(("labels", "kwargs", "words"), LABEL_CASES)
+def test_device_loader_checks_labels(labels, kwargs, words):
+    with pytest.raises(ValueError) as error:
+        data.DeviceLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, 2, train=True, device="cpu", **kwargs)
     assert words in str(error.value)
 
 

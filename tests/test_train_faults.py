@@ -342,7 +342,9 @@ def test_measurement_restores_the_random_state():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"device": "cuda"}, "CUDA is not available"),
-    ({"model_overrides": TINY | {"num_classes": 5}}, "labels up to 9, but the model has num_classes=5"),
+    ({"model_overrides": TINY | {"num_classes": 5}}, r"training labels must be an int64 tensor of class indices in "
+                                                     r"\[0, 5\), one per image \(80\); got 40 outside that range, "
+                                                     r"from 0 to 9 \(the model has num_classes=5\)"),
     ({"bf16": "yes"}, "bf16 must be True, False, None"),
 ])
 def test_bad_settings_say_what_was_expected(tmp_path, kwargs, message):
@@ -350,6 +352,34 @@ def test_bad_settings_say_what_was_expected(tmp_path, kwargs, message):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match=message):
         train.train(_config(tmp_path, **kwargs), _data())
+
+
+def _with_labels(split, labels):
+    (train_x, train_y), test = _data()
+    if split == "training":
+        return (train_x, labels(train_y)), test
+    return (train_x, train_y), (test[0], labels(test[1]))
+
+
+@pytest.mark.parametrize(("split", "labels", "words"), [
+    ("training", lambda y: torch.where(y < 5, y, -100), "training labels must be an int64 tensor of class indices in "
+                                                        "[0, 10), one per image (80); got 40 outside that range, from "
+                                                        "-100 to 4 (-100, PyTorch's ignore_index, is not accepted"),
+    ("test", lambda y: torch.full_like(y, -100), "test labels must be an int64 tensor of class indices in [0, 10), "
+                                                 "one per image (40); got 40 outside that range, from -100 to -100"),
+    ("training", lambda y: y - 1, "got 8 outside that range, from -1 to 8"),
+    ("training", lambda y: y.float(), "got dtype torch.float32 (convert with .long())"),
+    ("test", lambda y: y.int(), "test labels must be an int64 tensor of class indices in [0, 10), one per image "
+                                "(40); got dtype torch.int32"),
+    ("training", lambda y: y[:-1], "one per image (80); got shape (79,)"),
+    ("test", lambda y: y.tolist(), "got list"),
+])
+def test_labels_are_checked_once_before_anything_is_claimed_or_written(tmp_path, runs, split, labels, words):
+    with pytest.raises(ValueError) as error:
+        train.train(_config(tmp_path, run_name="labels", write_log=True), _with_labels(split, labels))
+    assert words in str(error.value)
+    assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
+    assert not runs.exists() or not any(runs.iterdir())
 
 
 def test_an_unwritable_checkpoint_folder_is_found_before_training(tmp_path):

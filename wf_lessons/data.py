@@ -375,6 +375,37 @@ def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
     return (images.to(dtype) / 255 - mean) / std
 
 
+def check_labels(labels: object, n_images: int, num_classes: int | None = None, what: str = "labels") -> None:
+    """Raise one ``ValueError`` naming ``what`` unless ``labels`` is an int64 tensor ``(n_images,)`` of class
+    indices in ``[0, num_classes)`` (``>= 0`` when ``num_classes`` is None).
+
+    Checked once, where labels enter (:class:`DeviceLoader`, ``train(config, data)``), so that a wrong label never
+    reaches the loss: PyTorch's cross-entropy silently skips ``-100`` (its ``ignore_index``) and fails with an
+    obscure message on other negative, too large, float or int32 labels.
+    """
+    classes = f"in [0, {num_classes})" if num_classes is not None else ">= 0"
+    expected = f"{what} must be an int64 tensor of class indices {classes}, one per image ({n_images})"
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"{expected}; got {type(labels).__name__}")
+    if labels.dtype != torch.int64:
+        raise ValueError(f"{expected}; got dtype {labels.dtype} (convert with .long())")
+    if labels.shape != (n_images,):
+        raise ValueError(f"{expected}; got shape {tuple(labels.shape)}")
+    if n_images == 0:
+        return
+    outside = labels < 0
+    if num_classes is not None:
+        outside |= labels >= num_classes
+    count = int(outside.sum())
+    if count:
+        low, high = int(labels.min()), int(labels.max())
+        notes = ([f"the model has num_classes={num_classes}"] if num_classes is not None and high >= num_classes
+                 else []) + (["-100, PyTorch's ignore_index, is not accepted: every image needs its class"]
+                             if bool((labels == -100).any()) else [])
+        raise ValueError(f"{expected}; got {count} outside that range, from {low} to {high}"
+                         + (f" ({'; '.join(notes)})" if notes else ""))
+
+
 class DeviceLoader:
     """Batches of one split held entirely on ``device``, augmented there with batched tensor ops.
 
@@ -384,6 +415,9 @@ class DeviceLoader:
 
     Iterating yields ``(images, labels)``: float ``(B, 3, 32, 32)`` normalised by :func:`normalize`, and int64
     ``(B,)``. Iterating the loader itself runs epochs 0, 1, 2, ...; :meth:`epoch` picks one explicitly.
+
+    ``labels`` must be int64 class indices ``>= 0`` (and ``< num_classes`` when given), one per image: see
+    :func:`check_labels`.
     """
 
     def __init__(
@@ -398,11 +432,11 @@ class DeviceLoader:
         crop_padding: int = 4,
         flip: bool = True,
         drop_last: bool | None = None,
+        num_classes: int | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
-        if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must be (N,) = ({images.shape[0]},), got {tuple(labels.shape)}")
+        check_labels(labels, images.shape[0], num_classes)
         if check_int("batch_size", batch_size) > images.shape[0]:
             raise ValueError(f"batch_size must be between 1 and the split size {images.shape[0]}, got {batch_size}")
         check_int("crop_padding", crop_padding, low=0)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from wf_lessons import atomic, runlog
 from wf_lessons import config as wf_config
 from wf_lessons.complexity import count_flops
-from wf_lessons.data import DeviceLoader, cifar10, normalize, validation_split
+from wf_lessons.data import DeviceLoader, check_labels, cifar10, normalize, validation_split
 from wf_lessons.models import WeightFormer, build_model, count_parameters, prediction_norm_ratios, predictions_off
 from wf_lessons.train import machine
 from wf_lessons.train.checkpoint import (
@@ -62,6 +62,8 @@ def train(config: TrainConfig, data: Data | None = None) -> dict[str, Any]:
     cfg = config
     device = wf_config.device(cfg.device)
     _check_checkpoint_folder(cfg)
+    if data is not None:
+        _check_data(cfg, data)
     _check_paths(cfg)  # before claiming, and again while the claim is held
     with _claim(cfg):
         _check_paths(cfg)
@@ -98,6 +100,20 @@ def _claim(cfg: TrainConfig) -> Iterator[None]:
         for path in claim_paths(cfg):
             claims.enter_context(atomic.claim(path, f"run {cfg.run_name!r}"))
         yield
+
+
+def _check_data(cfg: TrainConfig, data: Any) -> None:
+    """Refuse data given to :func:`train` that is not two (images, labels) splits with valid labels: int64 class
+    indices in ``[0, num_classes)``, one per image (checked once, before the run name is claimed)."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(split, (tuple, list)) and len(split) == 2 for split in data)):
+        raise ValueError("data must be ((train_images, train_labels), (test_images, test_labels)), got "
+                         f"{type(data).__name__}")
+    for (images, labels), what in zip(data, ("training", "test")):
+        if not isinstance(images, Tensor) or images.ndim != 4:
+            raise ValueError(f"{what} images must be a uint8 tensor (N, 3, H, W), got "
+                             f"{tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__}")
+        check_labels(labels, images.shape[0], cfg.num_classes(), what=f"{what} labels")
 
 
 def _check_checkpoint_folder(config: TrainConfig) -> None:
