@@ -164,3 +164,13 @@ def test_loader_rejects_bad_input():
 def test_normalize_standardises_with_cifar_statistics():
     image = torch.tensor(data.MEAN).mul(255)[None, :, None, None].expand(1, 3, 2, 2).round().to(torch.uint8)
     assert data.normalize(image).abs().max() < 0.01
+
+
+def test_a_run_log_names_the_exact_copy_of_the_data(tmp_path):
+    from wf_lessons.data import IMAGE_FOLDER, describe_source
+
+    for split in ("train", "test"):
+        for name in data.CLASSES:
+            (tmp_path / IMAGE_FOLDER / split / name).mkdir(parents=True)
+    assert describe_source(tmp_path).startswith("CIFAR-10, an image-folder copy (train|test/<class>/ image files")
+    assert describe_source(tmp_path).endswith(f"{IMAGE_FOLDER}")

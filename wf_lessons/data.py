@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wf_lessons import atomic, config
+from wf_lessons import atomic, config, runlog
 from wf_lessons.checks import check_int
 
 #: CIFAR-10's classes in its own label order (also the alphabetical order of the image-folder names).
@@ -115,6 +115,16 @@ def find_source(root: Path | None = None) -> str:
     if (root / IMAGE_FOLDER).is_dir():
         return "image-folder"
     raise DataNotFoundError(_how_to_get(root))
+
+
+def describe_source(root: Path | None = None) -> str:
+    """The copy of CIFAR-10 a run reads, exactly, for its log: which release and where (a portable path)."""
+    root = Path(root) if root is not None else config.data_dir()
+    source = find_source(root)
+    folder = root / (TORCHVISION_FOLDER if source == "torchvision" else IMAGE_FOLDER)
+    what = ("the original release in torchvision's python format" if source == "torchvision" else
+            "an image-folder copy (train|test/<class>/ image files, decoded with Pillow)")
+    return f"CIFAR-10, {what}, {runlog.portable(folder)}"
 
 
 def download(root: Path | None = None) -> Path:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from wf_lessons import atomic, runlog
 from wf_lessons import config as wf_config
 from wf_lessons.complexity import count_flops
-from wf_lessons.data import DeviceLoader, check_labels, cifar10, normalize, validation_split
+from wf_lessons.data import DeviceLoader, check_labels, cifar10, describe_source, normalize, validation_split
 from wf_lessons.models import WeightFormer, build_model, count_parameters, prediction_norm_ratios, predictions_off
 from wf_lessons.train import machine
 from wf_lessons.train.checkpoint import (
@@ -182,7 +182,7 @@ def _load_data(cfg: TrainConfig, data: Data | None, device: torch.device) -> _Da
     start = time.perf_counter()
     if data is None:
         (train_x, train_y), (test_x, test_y) = cifar10("train"), cifar10("test")
-        source = f"CIFAR-10 ({runlog.portable(wf_config.data_dir())})"
+        source = describe_source()
     else:
         (train_x, train_y), (test_x, test_y) = data
         source = "tensors given to train()"
