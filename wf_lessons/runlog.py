@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from wf_lessons import atomic, config
+from wf_lessons import __version__, atomic, config
 
 
 def _git(*args: str) -> str:
@@ -71,11 +71,19 @@ def device_name(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict[str, Any]:
-    """What produced a run: command line, git commit, device, versions, quick mode, start time."""
+    """What produced a run: command line, the course's version (``wf_lessons``) and git commit, device, versions,
+    quick mode, start time.
+
+    The commit is the checkout's (``git_dirty``: its changed code files); an installed package has none of its own
+    (``"unknown"``, ``[]``): its version says what ran, and git is not asked, so that a student's project that
+    holds the environment is never mistaken for the course.
+    """
+    checkout = config.in_checkout()
     return {
         "command": "python -m " + " ".join(shlex.quote(a) for a in [_module_name(), *sys.argv[1:]]),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
+        "wf_lessons": __version__,
+        "git_commit": git_commit() if checkout else "unknown",
+        "git_dirty": git_dirty() if checkout else [],
         "device": device_name(device),
         "torch": torch.__version__,
         "python": platform.python_version(),
