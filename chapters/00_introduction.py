@@ -47,6 +47,9 @@
 #
 # Everything a later chapter reuses lives once in the package `wf_lessons`, with tests; a chapter derives a thing
 # inline to teach it, then shows that the package version agrees. Your own coursework can `import wf_lessons`.
+# The symbols the chapters share (N tokens on an H×W grid, C channels, D outputs, the static weight W0 and the
+# normalised prediction Ŵ, the kernels K0 and K̂, ...) are collected, with their shapes, in the
+# [notation table](paper_notes.md#notation) of the course's paper notes.
 
 # %% [markdown]
 # ## Is this machine ready?
@@ -144,6 +147,10 @@ except ValueError as error:
 
 # %% [markdown]
 # ## Summary
+#
+# **Main result:** the machine that ran this notebook is ready for the course (the report above lists its versions,
+# device and data), and CIFAR-10 arrives as uint8 images `(N, 3, 32, 32)` with int64 labels, which every trained
+# model of the course cuts into 64 tokens (patch 4).
 #
 # - The course asks whether global visual modelling needs explicit N×N attention, and answers with layers whose
 #   weights are predicted from the whole input at a fixed size: linear cost, global reach.

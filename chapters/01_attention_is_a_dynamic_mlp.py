@@ -17,7 +17,8 @@
 # 5. measure the costs (counted FLOPs and CPU time against N) and arrive at the question WeightFormer answers.
 #
 # Everything reusable lives in `wf_lessons.attention` and `wf_lessons.complexity`; the chapter derives each thing
-# inline first, then checks that the package agrees.
+# inline first, then checks that the package agrees. Symbols (N, C, d, ...) are those of the course's
+# [notation table](paper_notes.md#notation).
 
 # %%
 import inspect
@@ -235,6 +236,14 @@ plt.show()
 #
 # How much does making the weights cost? Computing `K` and `V` is two N×C by C×d products, O(N·C·d): linear in N.
 # Generating the weights is cheap. *Applying* them is what costs, as the next section shows.
+#
+# **Predict first (exercise 5).** Before you read section 4: when the number of tokens N grows ×4 (same head size
+# d), by what factor do the FLOPs of softmax attention grow: 4, 8 or 16? Write your guess in the cell below, as a
+# string; exercise 5 measures it and says whether you were right.
+
+# %% tags=["predict"]
+# answered in: 4. Why the hidden width N makes attention quadratic
+prediction_5 = None  # your guess: "4", "8" or "16"
 
 # %% [markdown]
 # ## 4. Why the hidden width N makes attention quadratic
@@ -393,7 +402,7 @@ def plot_costs(n_max_exp=N_MAX_EXP, d=64):
         axes[0].loglog(ns, flops, "o-", base=2, label=f"{name}: slope {p_flops:.2f}")
         axes[1].loglog(ns, seconds, "o-", base=2, label=f"{name}: slope {p_time:.2f} (last 3)")
     axes[0].set(xlabel="tokens N", ylabel="FLOPs (counted)", title=f"Counted FLOPs, d = {d}")
-    axes[1].set(xlabel="tokens N", ylabel="seconds (median)", title=f"Measured CPU time, d = {d}")
+    axes[1].set(xlabel="tokens N", ylabel="time per call (s, median)", title=f"Measured CPU time, d = {d}")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
@@ -402,7 +411,24 @@ def plot_costs(n_max_exp=N_MAX_EXP, d=64):
     return ns, curves
 
 
-ns, curves = plot_costs()
+# %% [markdown]
+# The figure below is drawn for the setting above (largest N = 2^11 in quick mode, 2^12 otherwise; d = 64). The
+# sliders under it change the largest N and the head size d and redraw the figure under them, in JupyterLab (a
+# static copy of this notebook, e.g. on GitHub, shows the first figure only). Watch where the two curves cross: a
+# larger d moves the crossover to larger N, since linear attention pays d² per token and softmax attention N·d.
+# The largest sizes take several seconds to measure.
+
+# %%
+import ipywidgets as widgets
+
+from wf_lessons.interactive import figure_controls
+
+figure_controls(plot_costs, {
+    "n_max_exp": widgets.IntSlider(value=N_MAX_EXP, min=8, max=13, description="log₂ N max",
+                                   continuous_update=False),
+    "d": widgets.SelectionSlider(options=[16, 32, 64, 128, 256], value=64, description="d", continuous_update=False),
+})
+ns, curves = MEASURED[N_MAX_EXP, 64]  # the first state, measured for the figure above
 
 # %% [markdown]
 # The FLOP slopes (fitted over every size) do not depend on the machine, so we can check them:
@@ -410,33 +436,6 @@ ns, curves = plot_costs()
 # %% tags=["nbval-check-output"]
 for name, (flops, _) in curves.items():
     print(f"{name:>17}: FLOPs ∝ N^{complexity.loglog_slope(ns, flops):.2f}")
-
-# %% [markdown]
-# Try it yourself: the sliders below change the largest N and the head size d and redraw the figure under them
-# (it starts with the setting above, already measured). Watch where the
-# two curves cross (a larger d moves the crossover to larger N: linear attention pays d² per token, softmax
-# attention N·d). The largest sizes take several seconds to measure. In a static copy of this notebook (e.g. on
-# GitHub) the sliders do nothing; run it in JupyterLab.
-
-# %%
-import ipywidgets as widgets
-from IPython.display import display
-
-n_slider = widgets.IntSlider(value=N_MAX_EXP, min=8, max=13, description="log₂ N max", continuous_update=False)
-d_slider = widgets.SelectionSlider(options=[16, 32, 64, 128, 256], value=64, description="d", continuous_update=False)
-figure_area = widgets.Output()
-
-
-def redraw(_change=None):
-    with figure_area:
-        figure_area.clear_output(wait=True)
-        plot_costs(n_slider.value, d_slider.value)
-
-
-n_slider.observe(redraw, names="value")
-d_slider.observe(redraw, names="value")
-display(widgets.VBox([widgets.HBox([n_slider, d_slider]), figure_area]))  # a move redraws the figure under the sliders
-redraw()  # the first state, shown at once
 
 # %% [markdown]
 # ## 8. The WeightFormer question
@@ -505,6 +504,11 @@ print(f"attention predicts more numbers than one C×4C weight from N = {crossing
 # %% [markdown]
 # ## Summary
 #
+# **Main result:** softmax attention is, row by row, a two-layer MLP whose weights `Kᵀ/√d` and `V` are predicted
+# from the input (`attention_as_mlp` equals PyTorch's attention to 1e-5); the MLP has one hidden unit per token, so
+# its counted FLOPs grow ×16 when N grows ×4, while a predicted weight of fixed size (linear attention's d×d)
+# grows ×4.
+#
 # - Softmax attention, read row by row, is a two-layer MLP `o_i = softmax(q_i W1) W2` with `W1 = Kᵀ/√d` (d×N)
 #   and `W2 = V` (N×d); the softmax is an activation across the N hidden units, and masks switch hidden units off.
 #   `attention.attention_as_mlp` equals `scaled_dot_product_attention` to 1e-5.
@@ -530,6 +534,14 @@ print(f"attention predicts more numbers than one C×4C weight from N = {crossing
 #    `complexity.linear_flops` or pencil and paper.
 # 3. Write `causal_mask(n)` returning the boolean (n, n) mask (True = keep) that makes `attention_as_mlp` causal:
 #    token i may only use tokens 0..i. Which hidden units does query i keep?
+# 4. **Build it.** Write `attention_mlp(q, k, v)`, one attention head read as an MLP: from keys and values
+#    `(N, d)` make the two weights `W1 = Kᵀ/√d` (d×N) and `W2 = V` (N×d), then apply the MLP `softmax(q W1) W2` to
+#    every query row of `q` `(N, d)`; return `(N, d)`. Use only matrix products and `softmax` (not
+#    `scaled_dot_product_attention` or the package's functions): the checker compares your function with PyTorch's
+#    attention on random inputs of several sizes and says which step differs.
+# 5. **Predicted before section 4, now measured.** You wrote your guess in `prediction_5` before section 4. Measure
+#    the factor with `complexity.count_flops`: the counted FLOPs of `attention.softmax_attention` at N = 1024
+#    divided by those at N = 256 (d = 64, one head; `meta_qkv` of section 4 makes the inputs).
 
 # %%
 from wf_lessons.exercises import ch01
@@ -560,6 +572,29 @@ answer_3 = causal_mask
 
 # %% tags=["nbval-check-output"]
 ch01.check_exercise(3, answer_3)
+
+# %% tags=["solution", "build"]
+# hint: W1 = k.T / math.sqrt(d) and W2 = v; the hidden layer is (q @ W1).softmax(dim=-1), one unit per token
+def attention_mlp(q, k, v):
+    w1 = k.T / math.sqrt(k.shape[-1])  # (d, N): one hidden unit per token, its input weights are the token's key
+    w2 = v  # (N, d): its output weights are the token's value
+    return (q @ w1).softmax(dim=-1) @ w2  # (N, d): the softmax runs across the N hidden units
+
+
+answer_4 = attention_mlp
+
+# %% tags=["nbval-check-output"]
+ch01.check_exercise(4, answer_4)
+
+# %% tags=["solution"]
+# hint: complexity.count_flops(attention.softmax_attention, *meta_qkv(n, 64)) for n = 1024 and n = 256
+answer_5 = (complexity.count_flops(attention.softmax_attention, *meta_qkv(1024, 64))
+            / complexity.count_flops(attention.softmax_attention, *meta_qkv(256, 64)))
+print(f"4× the tokens -> {answer_5}× the FLOPs")
+
+# %% tags=["nbval-check-output"]
+ch01.check_prediction(5, prediction_5)
+ch01.check_exercise(5, answer_5)
 
 # %% [markdown]
 # ## References

@@ -8,8 +8,8 @@
 #
 # In this chapter you will
 #
-# 1. meet the template every dynamic layer of the paper shares, `W = W0 + D/(‖D‖ + 1)`, and see what the
-#    normalisation guarantees;
+# 1. meet the template every dynamic layer of the paper shares, the weight `W0 + Ŵ` with `Ŵ = W̃/(‖W̃‖ + 1)`, and
+#    see what the normalisation guarantees;
 # 2. climb a ladder of predictors, static → gap → linear → nonlinear → bilateral → deep, each rung motivated by
 #    something the rung below cannot do, each shown numerically;
 # 3. derive the paper's released layer (`bilateral`) inline, line by line, and check it against the package;
@@ -23,7 +23,10 @@
 # generator with the same bottleneck widths. `static` is a plain `nn.Linear`.
 #
 # Everything reusable lives in `wf_lessons.dynamic_linear`. The chapter is the same in quick mode and in a full
-# run: it trains nothing and its largest computation is one layer applied to 16×16 tokens.
+# run: it trains nothing (section 9 loads a trained model that ships with the package) and its largest
+# computation is one layer applied to 16×16 tokens. Symbols follow the course's
+# [notation table](paper_notes.md#notation): X (N×C) the tokens, D the output width, r the bottleneck rate, W0 the
+# static weight, W̃ the raw prediction and Ŵ the normalised one.
 
 # %%
 import copy
@@ -47,10 +50,10 @@ print("predictors:", list(dl.LINEAR_PREDICTORS))
 #
 # A dynamic linear layer maps tokens `X` (N×C, one image) to `Y` (N×D) with **one weight matrix per image**:
 #
-# $$Y = X\,(W_0 + \hat W) + b, \qquad \hat W = \frac{D(X)}{\lVert D(X)\rVert + 1}\ \text{(per output column)}.$$
+# $$Y = X\,(W_0 + \hat W) + b, \qquad \hat W = \frac{\tilde W}{\lVert \tilde W\rVert + 1}\ \text{(per output column)},\qquad \tilde W = G(X).$$
 #
-# `W0` (C×D) and `b` (D) are ordinary learned parameters. `D(X)` (C×D) is the prediction, a function of the whole
-# image. The normalisation divides each *output column* of `D` (a vector of C numbers: how output feature j reads
+# `W0` (C×D) and `b` (D) are ordinary learned parameters. `W̃ = G(X)` (C×D) is the raw prediction, a function of
+# the whole image. The normalisation divides each *output column* of `W̃` (a vector of C numbers: how output feature j reads
 # the inputs) by its norm plus one. The direction is kept; a norm r becomes r/(r+1), which is always below 1. So
 # however large the prediction gets, it can move each column of the weight by less than one unit: the layer stays
 # close to an ordinary linear layer unless `W0` itself is small. Here is the map on a few norms, and a check on a
@@ -110,7 +113,7 @@ print("per-image weights", tuple(weights.shape), "- the same for both images:", 
 # %% [markdown]
 # **What it cannot do:** look at the image. Every token of every image is multiplied by the same matrix, so a
 # token's output depends on that token alone. Global context has to come from elsewhere (attention, pooling,
-# large convolutions). The dynamic rungs below all predict a part `D(X)` that depends on the whole image.
+# large convolutions). The dynamic rungs below all predict a part `W̃` that depends on the whole image.
 #
 # ### The shared generator
 #
@@ -122,10 +125,10 @@ print("per-image weights", tuple(weights.shape), "- the same for both images:", 
 # U_k, U_v = split(P·A + a, [C/r, D/r])                       one nn.Linear C -> C/r + D/r, with bias
 # K      = f(U_k)·W1        W1: (C/r)×C       keys,   N'×C
 # V      = g(U_v)·W2        W2: (D/r)×D       values, N'×D
-# D(X)   = Kᵀ·V · C^-0.5 / N                                  N = the full token count
+# W̃      = Kᵀ·V · C^-0.5 / N                                  N = the full token count
 # ```
 #
-# `D(X) = Σᵢ kᵢᵀ vᵢ · C^-0.5/N` is a sum of outer products, one per pooled token: each pooled token i proposes a
+# `W̃ = Σᵢ kᵢᵀ vᵢ · C^-0.5/N` is a sum of outer products, one per pooled token: each pooled token i proposes a
 # rank-1 update "read the input along kᵢ, write along vᵢ". The rungs differ only in what is fed to the generator
 # and in the activations `f` and `g`. To compare them fairly we build every layer from the same seed, so that the
 # parameters they share (`w`, `b`, `wfm`, `w1`, `w2`) are identical, and we give the generator random weights of
@@ -154,7 +157,7 @@ print("shared parameters identical in gap and bilateral:",
 #
 # The simplest way to let the image in: summarise it by its global average token `x̄` and predict from that. The
 # `gap` layer (the course's reconstruction) runs the generator on `x̄` as if every pooled token were `x̄`:
-# `D(X) = N'·k(x̄)ᵀ v(x̄) · C^-0.5/N`. One key, one value: the prediction is a single outer product, **rank 1**.
+# `W̃ = N'·k(x̄)ᵀ v(x̄) · C^-0.5/N`. One key, one value: the prediction is a single outer product, **rank 1**.
 # (The factor N' is our choice: fed one token alone, with the same `/N`, the prediction would be N' times smaller
 # than `bilateral`'s on an image whose pooled tokens are all equal, and the ladder would compare sizes, not ideas.)
 
@@ -196,19 +199,19 @@ with torch.no_grad():
           torch.allclose(linear.dynamic_weight(shuffled, HW), linear.dynamic_weight(x, HW), atol=1e-6))
 
 # %% [markdown]
-# (Shuffling whole 2×2 regions would still go unnoticed: `D(X)` is a sum over pooled tokens, so every generator
+# (Shuffling whole 2×2 regions would still go unnoticed: `W̃` is a sum over pooled tokens, so every generator
 # here sees the image as a *set* of regions. Position enters only through which tokens pool together, and, in the
 # full network, through the depthwise convolution that precedes this layer.)
 #
 # **What it cannot do:** anything beyond second-order statistics. With linear branches the keys are
 # `kᵢ = (pᵢA_k + a_k) W1` and the values `vᵢ = (pᵢA_v + a_v) W2`, so the whole prediction is
 #
-# $$D(X) = \frac{C^{-1/2}}{N}\; W_1^\top \Big[\sum_i (p_iA_k + a_k)^\top (p_iA_v + a_v)\Big]\, W_2
+# $$\tilde W = \frac{C^{-1/2}}{N}\; W_1^\top \Big[\sum_i (p_iA_k + a_k)^\top (p_iA_v + a_v)\Big]\, W_2
 #   \qquad (C\times C/r)\,(C/r\times D/r)\,(D/r\times D) = C\times D,$$
 #
 # a quadratic function of the pooled tokens `pᵢ`, read through the bottleneck (`A_k`, `A_v` are the two halves of
 # the fused `nn.Linear`'s weight, `a_k`, `a_v` of its bias). With the bias at zero (as at initialisation) the bracket
-# is `A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v`, so `D(X) = C^-0.5/N · W1ᵀ A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v W2`: a fixed projection of the tokens'
+# is `A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v`, so `W̃ = C^-0.5/N · W1ᵀ A_kᵀ (Σᵢ pᵢᵀpᵢ) A_v W2`: a fixed projection of the tokens'
 # second-moment matrix. An image and its negative have the same second moments, so they get the same weight:
 
 # %% tags=["nbval-check-output"]
@@ -237,8 +240,8 @@ print("nonlinear: X and -X get the same weight:", same_for_negative(nonlinear))
 
 # %% [markdown]
 # **What it cannot do:** give the keys a non-linear view. The keys `K = U_k·W1` are still a linear projection of each
-# pooled token, and the keys are the *input side* of the prediction: every column of `D(X)` is a combination of
-# the keys, `D(X)[:, j] = Σᵢ kᵢ vᵢⱼ`. Which input directions the predicted weight reads is therefore confined to
+# pooled token, and the keys are the *input side* of the prediction: every column of `W̃` is a combination of
+# the keys, `W̃[:, j] = Σᵢ kᵢ vᵢⱼ`. Which input directions the predicted weight reads is therefore confined to
 # linear images of the pooled tokens: flip the image and the keys simply flip sign.
 
 # %% tags=["nbval-check-output"]
@@ -329,6 +332,16 @@ for key, value in deep.state_dict().items():
     print(f"{key:>15}: {tuple(value.shape)}")
 
 # %% [markdown]
+# **Predict first (exercise 6).** Before you read section 8: the released `bilateral` layer at WFM-T width runs on a
+# 14×14 token grid. Double the image side, so the grid becomes 28×28 and N grows ×4. By what factor do the layer's
+# counted FLOPs grow: about 2, about 4 or about 16? (Think of which products run on all N tokens, which on the N'
+# pooled ones, and whether any of them is N×N.) Write your guess in the cell below; exercise 6 measures it.
+
+# %% tags=["predict"]
+# answered in: 8. What each predictor costs at WFM-T width
+prediction_6 = None  # your guess: "2", "4" or "16"
+
+# %% [markdown]
 # ## 8. What each predictor costs at WFM-T width
 #
 # The paper's smallest model, WFM-T, has C = 192 channels and D = 4C = 768 in its MLP; a 224-pixel image with
@@ -383,11 +396,11 @@ for name, p in bilateral_t.named_parameters():
 #
 # ## 9. The weights two real images receive
 #
-# Now real data. The layer reads tokens, so we need a patch embedding: here a **seeded, untrained** one,
-# `Conv2d(3, 192, kernel_size=2, stride=2)` on the normalised 32×32 image, which gives 16×16 tokens of 192
-# channels, followed by a LayerNorm (in the network this layer reads LayerNorm-ed tokens). The dynamic layer is
-# a `bilateral` WFM-T-width layer at its initialisation. Nothing is trained: this shows how the machinery responds
-# to two images, not what a trained network predicts (chapter 06 trains one).
+# Now real data, first at initialisation, then in a trained network. The layer reads tokens, so at initialisation
+# we need a patch embedding: here a **seeded, untrained** one, `Conv2d(3, 192, kernel_size=2, stride=2)` on the
+# normalised 32×32 image, which gives 16×16 tokens of 192 channels, followed by a LayerNorm (in the network this
+# layer reads LayerNorm-ed tokens). The dynamic layers are WFM-T-width layers of every predictor, at their
+# initialisation.
 
 # %%
 from wf_lessons.data import CLASSES, cifar10, normalize
@@ -430,92 +443,105 @@ for name, layer in layers.items():
               f"(W0 is {static_norm / dynamic_norm:,.0f}× larger)")
 
 # %% [markdown]
-# Then the heat-maps: the predicted part Ŵ (192 inputs × 768 outputs; we draw its top-left corner, 48 × 192, so
-# that single entries are visible) for the two images, and their difference. The static part is the same for
-# both images, so the difference of the full weights `W0 + Ŵ` is the difference of the Ŵ. The numbers printed
-# below the figure use the whole matrices.
+# So at initialisation the predicted part is noise far below the static weight; a heat-map of it would show
+# nothing a network has learned. What does a *trained* network predict? The course ships one
+# (`wf_lessons.pretrained`): `wf-cifar-cpu`, a WeightFormer of width C = 64 with patch 4 (8×8 tokens) whose blocks
+# 1 and 4 are dynamic, each with a `bilateral` layer 64 → 256, trained for 15 epochs on CIFAR-10 (chapter 06
+# shows how, and its manifest names the run log). `models.predicted_weights` runs it on images and returns, for
+# every dynamic block, the weight `W0 + Ŵ` each image received; subtracting the static `W0` leaves Ŵ.
 
 # %%
-SHOW = (48, 192)  # rows and columns of Ŵ drawn
+from wf_lessons import pretrained
+from wf_lessons.models import predicted_weights
 
+trained = pretrained.load("wf-cifar-cpu")
+meta = pretrained.manifest("wf-cifar-cpu")
+print(f"wf-cifar-cpu: {meta['test_acc']:.1%} test accuracy on {meta['test_images']:,} images "
+      f"(run log {meta['run_log']}); dynamic blocks {list(trained.dynamic_blocks)}")
+with torch.no_grad():
+    applied = predicted_weights(trained, normalize(images))  # {block: {"linear": (10, C, D), "dwc": ...}}
+trained_w_hat = {b: applied[b]["linear"] - trained.blocks[b].linear1.static_weight().detach()
+                 for b in trained.dynamic_blocks}  # {block: Ŵ (10 images, C, D)}
+for b, w_hat in trained_w_hat.items():
+    w0 = trained.blocks[b].linear1.static_weight().detach()
+    print(f"block {b}: Ŵ {tuple(w_hat.shape[1:])} per image; mean column norm of Ŵ "
+          f"{dl.column_norms(w_hat).mean().item():.3f}, of W0 {dl.column_norms(w0).mean().item():.3f}; "
+          f"rank of Ŵ per image {sorted(set(torch.linalg.matrix_rank(w_hat).tolist()))}")
 
-def show_predictions(first, second, predictor="bilateral"):
-    """Heat-maps of Ŵ (C × D) for two test images and their difference; prints how much they differ."""
-    layer = layers[predictor]
-    with torch.no_grad():
-        a = layer.dynamic_weight(image_tokens(first), HW_IMG)  # Ŵ, (1, C, D); None for static
-        b = layer.dynamic_weight(image_tokens(second), HW_IMG)
-        w0 = layer.static_weight().detach()
-    a, b = (torch.zeros_like(w0) if w is None else w[0] for w in (a, b))
-    panels = [(a, f"Ŵ for {CLASSES[int(labels[first])]}"), (b, f"Ŵ for {CLASSES[int(labels[second])]}"),
-              (a - b, "difference")]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2), width_ratios=[1, 3, 3, 3], layout="constrained")
+# %% [markdown]
+# Training has grown the prediction from orders of magnitude below `W0` to a sizeable fraction of it (the mean
+# column norms above). The heat-maps: Ŵ for two images (the whole 64 × 256 matrix) and their difference. The
+# static part is the same for both images, so the difference of the full weights `W0 + Ŵ` is the difference of
+# the Ŵ. All three panels share one colour scale (clipped at the 99th percentile of the entries' sizes, so that
+# a few extreme entries do not wash out the rest).
+
+# %%
+def show_predictions(first, second, block=1):
+    """Heat-maps of the trained model's Ŵ (C × D) in one dynamic block for two test images, and their
+    difference, with how much the images' weights differ in the title."""
+    a, b = trained_w_hat[block][first], trained_w_hat[block][second]  # (C, D) each
+    w0 = trained.blocks[block].linear1.static_weight().detach()
+    names = [CLASSES[int(labels[i])] for i in (first, second)]
+    panels = [(a, f"Ŵ for the {names[0]}"), (b, f"Ŵ for the {names[1]}"), (a - b, "difference")]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.6), width_ratios=[0.9, 3, 3, 3], layout="constrained")
     axes[0].imshow(torch.cat([images[first], images[second]], dim=1).permute(1, 2, 0))  # stacked vertically
-    axes[0].set_title("the two images", fontsize=10)
+    axes[0].set_title(f"{names[0]} (top),\n{names[1]} (bottom)", fontsize=9)
     axes[0].axis("off")
-    lim = max(float(p[: SHOW[0], : SHOW[1]].abs().max()) for p, _ in panels[:2]) or 1.0
+    lim = float(torch.cat([p.abs().flatten() for p, _ in panels]).quantile(0.99))  # a few extremes saturate
     for ax, (panel, title) in zip(axes[1:], panels):
-        crop = panel[: SHOW[0], : SHOW[1]]  # a corner of the C × D matrix, large enough to see single entries
-        image = ax.imshow(crop, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
-        ax.set_title(f"{predictor}: {title}", fontsize=10)
-        ax.set_xlabel(f"output feature (first {SHOW[1]} of {D_T})")
-        ax.set_ylabel(f"input feature (first {SHOW[0]} of {C_T})")
-    fig.colorbar(image, ax=axes[-1], fraction=0.05, pad=0.02, label="weight")
+        image = ax.imshow(panel, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+        ax.set_title(f"block {block}: {title}", fontsize=10)
+        ax.set_xlabel(f"output feature (D = {panel.shape[1]})")
+        ax.set_ylabel(f"input channel (C = {panel.shape[0]})")
+    fig.colorbar(image, ax=axes[1:], fraction=0.02, pad=0.01, extend="both", label="weight entry")
+    fig.suptitle(f"trained wf-cifar-cpu: ‖Ŵ_a − Ŵ_b‖ / ‖Ŵ_a‖ = {(a - b).norm() / a.norm():.2f},  "
+                 f"‖W_a − W_b‖ / ‖W0‖ = {(a - b).norm() / w0.norm():.2f}", fontsize=10)
     plt.show()
-    if predictor == "static":
-        print("static: no prediction, both images get the weight W0")
-        return
-    # the static part is shared, so W_a − W_b = Ŵ_a − Ŵ_b
-    print(f"{predictor}: ‖Ŵ_a − Ŵ_b‖ / ‖Ŵ_a‖ = {(a - b).norm().item() / a.norm().item():.2f};  "
-          f"‖W_a − W_b‖ / ‖W0‖ = {(a - b).norm().item() / w0.norm().item():.1e}")
 
 
 show_predictions(*pair)
 
 # %% [markdown]
-# Read the two numbers printed under the figure. The first compares the two *predictions* with the size of one
-# of them: a value near 1 or above means they are as different as they are large, so the layer does respond to
-# the image. The second compares the two full *weights* with the static weight: since at initialisation the
-# whole dynamic part is orders of magnitude smaller than `W0` (measured above), the weights themselves barely
-# differ yet. Training decides how much of the dynamic path to use.
+# The two numbers in the title: the first compares the two *predictions* with the size of one of them (near 1 or
+# above: they are as different as they are large, so the layer responds to the image); the second compares the two
+# full *weights* with the static weight (how far apart the two images' weights are, next to what they share).
+# At initialisation (measured above) the second would be negligible; after training the two images' weights differ
+# by a visible fraction of `W0`: the trained network uses its dynamic path.
 #
 # ### Try it yourself
 #
-# Pick a predictor and a second image (the first stays the cat); the figure under the controls starts with the
-# pair above and each change redraws it.
-# In a static copy of this notebook (e.g. on GitHub) the controls do nothing; run it in JupyterLab.
+# Pick another second image and the other dynamic block (the first image stays the cat); the figure under the
+# controls is redrawn for each change. The figure just below the cell is the first state, which static copies of
+# the notebook (e.g. on GitHub) show too.
 
 # %%
 import ipywidgets as widgets
-from IPython.display import display
 
-predictor_menu = widgets.Dropdown(options=list(dl.LINEAR_PREDICTORS), value="bilateral", description="predictor")
-image_menu = widgets.Dropdown(options=[(CLASSES[int(labels[i])], i) for i in range(len(labels))],
-                              value=pair[1], description="image")
-figure_area = widgets.Output()
+from wf_lessons.interactive import figure_controls
 
-
-def redraw(_change=None):
-    with figure_area:
-        figure_area.clear_output(wait=True)
-        show_predictions(pair[0], image_menu.value, predictor_menu.value)
-
-
-predictor_menu.observe(redraw, names="value")
-image_menu.observe(redraw, names="value")
-display(widgets.VBox([widgets.HBox([predictor_menu, image_menu]), figure_area]))  # a change redraws it
-redraw()  # the first state (bilateral, the pair above), shown at once
+figure_controls(lambda second, block: show_predictions(pair[0], second, block), {
+    "second": widgets.Dropdown(options=[(CLASSES[int(labels[i])], i) for i in range(len(labels))], value=pair[1],
+                               description="image"),
+    "block": widgets.Dropdown(options=list(trained.dynamic_blocks), value=trained.dynamic_blocks[0],
+                              description="block"),
+})
 
 # %% [markdown]
-# Things to look for: `gap`'s Ŵ is rank 1 (entry (i, j) is kᵢ·vⱼ: a plaid of one column pattern times one row
-# pattern); `static` predicts nothing; `deep` starts far smaller than the others (one more small matrix in each
-# branch, as the column norms above show).
+# Things to look for: the difference panel is as strong as the predictions themselves, so no image gets "the
+# average weight plus a little"; and the stripes: Ŵ = W̃/(‖W̃‖ + 1) with W̃ = KᵀV has rank at most
+# min(N', C/r, D/r) = min(16, 16, 64) = 16 on this 8×8 grid (section 4), so every row of Ŵ is a combination of a
+# few row patterns and every column of a few column patterns (the ranks measured above stay within that bound).
 #
 # ## Summary
 #
-# - Every dynamic linear layer of the paper computes `Y = X(W0 + Ŵ) + b` with one weight per image, `Ŵ = D(X) /
-#   (‖D(X)‖ + 1)` per output column: each column of the prediction has norm below 1, whatever the input.
-# - The predictors form a ladder over one two-branch generator `D(X) = Kᵀ V · C^-0.5/N` on 2×2-pooled tokens:
+# **Main result:** every dynamic linear layer applies `W0 + Ŵ`, a weight predicted per image whose dynamic part
+# has column norms below 1; the released `bilateral` layer matches a line-by-line transcription of the reference
+# to 1e-6 and, like every predictor, costs FLOPs linear in N (×4 for ×4 tokens). At initialisation Ŵ is orders of
+# magnitude below `W0`; in the trained `wf-cifar-cpu` it is a sizeable, image-dependent part of the weight.
+#
+# - Every dynamic linear layer of the paper computes `Y = X(W0 + Ŵ) + b` with one weight per image, `Ŵ = W̃ /
+#   (‖W̃‖ + 1)` per output column: each column of the prediction has norm below 1, whatever the input.
+# - The predictors form a ladder over one two-branch generator `W̃ = Kᵀ V · C^-0.5/N` on 2×2-pooled tokens:
 #   `static` (no prediction) → `gap` (the mean only, rank 1) → `linear` (second moments only: X and −X look the
 #   same) → `nonlinear` (SiLU on the values; keys still linear) → `bilateral` (SiLU on both: the released layer)
 #   → `deep` (deeper branches). All but `bilateral` and `static` are the course's reconstruction.
@@ -524,7 +550,8 @@ redraw()  # the first state (bilateral, the pair above), shown at once
 # - It is an unnormalised linear attention with the input as its own query over N' pooled regions, plus `X W0 + b`;
 #   computing `KᵀV` first keeps it linear in N.
 # - At WFM-T width `bilateral` has 351,216 parameters (2.4× an `nn.Linear`) and costs about 1.6× its FLOPs; every
-#   predictor's FLOPs grow ×4 when N does. At initialisation the prediction is tiny next to `W0`.
+#   predictor's FLOPs grow ×4 when N does. At initialisation the prediction is tiny next to `W0`; the trained
+#   model's is not (section 9).
 #
 # ## Exercises
 #
@@ -545,6 +572,9 @@ redraw()  # the first state (bilateral, the pair above), shown at once
 #    largest rank of Ŵ: which of the three limits of exercise 3 binds now? Then build
 #    `DynamicLinear(192, 768, predictor="bilateral", rate=2)`, give its generator weights of order 1 (as the toy
 #    layers of section 2) and measure the rank of Ŵ on a random input, in float64. The answer is the measured rank.
+# 6. **Predicted before section 8, now measured.** You wrote your guess in `prediction_6` before section 8. Measure
+#    the factor: the counted FLOPs of the `bilateral` layer at C = 192, D = 768 on a 28×28 grid divided by those on
+#    a 14×14 grid (the function `flops` of section 8 counts them).
 
 # %%
 from wf_lessons.exercises import ch02
@@ -579,7 +609,7 @@ with torch.no_grad():
 # %% tags=["nbval-check-output"]
 ch02.check_exercise(3, answer_3)
 
-# %% tags=["solution"]
+# %% tags=["solution", "build"]
 # hint: section 6's transcription, with layer.hidden1 / layer.hidden2 applied after the first SiLU of each branch
 def deep_weight(layer, x, hw):
     b, n, c = x.shape
@@ -614,6 +644,15 @@ print(f"rate 2: {sum(p.numel() for p in layer_r2.parameters()):,} parameters "
 
 # %% tags=["nbval-check-output"]
 ch02.check_exercise(5, answer_5)
+
+# %% tags=["solution"]
+# hint: flops(layers["bilateral"], (28, 28)) / flops(layers["bilateral"], (14, 14))
+answer_6 = flops(layers["bilateral"], (28, 28)) / flops(layers["bilateral"], (14, 14))
+print(f"N ×4 -> FLOPs ×{answer_6:.3f}")
+
+# %% tags=["nbval-check-output"]
+ch02.check_prediction(6, prediction_6)
+ch02.check_exercise(6, answer_6)
 
 # %% [markdown]
 # ## References

@@ -18,6 +18,7 @@ from wf_lessons.exercises import (
     ch07,
     check_callable,
     check_number,
+    judge_prediction,
     report,
     wrong_type,
 )
@@ -74,6 +75,25 @@ def test_check_callable_runs_the_check_only_on_functions():
     assert len(calls) == 2
 
 
+def test_judge_prediction(capsys):
+    options = ("grows", "shrinks")
+    assert judge_prediction(2, " Grows ", "grows", options) is True
+    assert judge_prediction(2, "shrinks", "grows", options, why="see section 3") is False
+    assert judge_prediction(2, None, "grows", options) is False
+    assert judge_prediction(2, "stays", "grows", options) is False
+    assert judge_prediction(2, 4.0, "4", ("4", "16")) is True
+    assert capsys.readouterr().out.splitlines() == [
+        "exercise 2: you predicted 'Grows', the measurement says 'grows': as predicted",
+        "exercise 2: you predicted 'shrinks', the measurement says 'grows': not as predicted; see section 3",
+        "exercise 2: no prediction written (prediction_2 is None); the measurement says 'grows'. Next time, commit "
+        "to a guess before the section",
+        "exercise 2: expected one of 'grows', 'shrinks', got 'stays'",
+        "exercise 2: you predicted '4', the measurement says '4': as predicted",
+    ]
+    with pytest.raises(ValueError, match="not one of the options"):
+        judge_prediction(2, "grows", "stays", options)
+
+
 def test_wrong_type_and_report(capsys):
     assert wrong_type("a bool", 1) == "expected a bool, got int"
     assert report(3, True, "correct: 48") is True
@@ -108,7 +128,7 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     assert capsys.readouterr().out.startswith(printed)
 
 
-CHECKERS = [(ch00, 3), (ch01, 3), (ch02, 5), (ch03, 5), (ch04, 5), (ch05, 4), (ch06, 5), (ch07, 4)]
+CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 5), (ch04, 5), (ch05, 4), (ch06, 5), (ch07, 4)]
 
 
 @pytest.mark.parametrize(("module", "count"), CHECKERS)
@@ -138,8 +158,40 @@ def test_ch01_accepts_right_answers_only(capsys):
     assert not ch01.check_exercise(3, lambda n: torch.ones(n, n).tril())  # not boolean
     assert not ch01.check_exercise(1, None)
     assert "no answer yet" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="1, 2 and 3"):
-        ch01.check_exercise(4, 0)
+    with pytest.raises(ValueError, match="1, 2, 3, 4 and 5"):
+        ch01.check_exercise(6, 0)
+
+
+def attention_mlp(q, k, v):
+    return (q @ k.T / math.sqrt(k.shape[-1])).softmax(dim=-1) @ v
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (lambda q, k, v: (q @ k.T).softmax(-1) @ v, "divide the first layer's weight by √d"),
+        (lambda q, k, v: (q @ k.T / math.sqrt(k.shape[-1])).softmax(0) @ v, "across the hidden units"),
+        (lambda q, k, v: q @ k.T / math.sqrt(k.shape[-1]) @ v, "put the softmax between the two layers"),
+        (lambda q, k, v: attention_mlp(q, k, v).T, "should return (5, 8), one output row per query"),
+        (lambda q, k, v: attention_mlp(q, k, v) + 0.1, "differs from attention by up to 0.1"),
+        (lambda q, k, v: "o", "got str"),
+    ],
+)
+def test_ch01_build_exercise_says_which_step_differs(capsys, wrong, message):
+    assert ch01.check_exercise(4, attention_mlp)
+    capsys.readouterr()
+    assert not ch01.check_exercise(4, wrong)
+    assert message in capsys.readouterr().out
+
+
+def test_ch01_prediction_and_its_measurement(capsys):
+    assert ch01.check_exercise(5, 16.0) and not ch01.check_exercise(5, 4.0)
+    assert ch01.check_prediction(5, "16") and ch01.check_prediction(5, 16)
+    assert not ch01.check_prediction(5, "4") and not ch01.check_prediction(5, None)
+    out = capsys.readouterr().out
+    assert "as predicted" in out and "not as predicted" in out and "no prediction written" in out
+    with pytest.raises(ValueError, match="exercise 5 only"):
+        ch01.check_prediction(4, "16")
 
 
 # ------------------------------------------------------------------------------------------------- chapter 02
@@ -161,8 +213,10 @@ def test_ch02_accepts_right_and_rejects_wrong_answers(capsys):
     assert ch02.check_exercise(4, deep_weight)
     assert not ch02.check_exercise(4, lambda layer, x, hw: deep_weight(layer, x, hw) * 1.01)
     assert not ch02.check_exercise(1, None) and not ch02.check_exercise(1, "1402848")
+    assert ch02.check_exercise(6, 4.0) and not ch02.check_exercise(6, 16.0)
+    assert ch02.check_prediction(6, "4") and not ch02.check_prediction(6, "16")
     with pytest.raises(ValueError):
-        ch02.check_exercise(6, 0)
+        ch02.check_exercise(7, 0)
     assert "correct" in capsys.readouterr().out
 
 

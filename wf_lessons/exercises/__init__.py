@@ -16,6 +16,20 @@ A checker returns ``(ok, message)``, so that it can be tested without capturing 
 
 Every ``check_exercise`` prints ``exercise N: no answer yet`` and returns False for ``None`` (the value an
 unsolved exercise cell assigns), and raises ``ValueError`` for an exercise number the chapter does not have.
+
+**Two kinds of exercise every chapter from 01 on has** (``tests/test_exercise_design.py`` checks both, by these
+markers in the chapter's source):
+
+- a **build** exercise: the learner writes a piece of the mechanism. Its solution cell is tagged ``solution`` *and*
+  ``build``, defines the function (``def name(...)``) and binds it to the answer, ``answer_N = name``; a later cell
+  calls ``check_exercise(N, answer_N)``, which runs it on random inputs against the package's implementation and
+  says what is wrong (a shape, a missing step) when it differs.
+- a **predict-first** exercise: a code cell tagged ``predict`` assigns the learner's guess, ``prediction_N = None``
+  (the learner replaces ``None``), *before* the section that answers it, and names that section in a line
+  ``# answered in: <its heading>`` (a ``##`` or ``###`` heading that comes after the cell). After that heading, a
+  cell calls ``check_prediction(N, prediction_N)``: the chapter's checker measures the outcome with the package and
+  :func:`judge_prediction` says whether the guess was right. The measured answer itself is checked by
+  ``check_exercise(N, answer_N)`` as usual.
 """
 
 from __future__ import annotations
@@ -24,7 +38,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["check_callable", "check_number", "report", "wrong_type"]
+__all__ = ["check_callable", "check_number", "judge_prediction", "report", "wrong_type"]
 
 
 def wrong_type(expected: str, answer: object) -> str:
@@ -92,3 +106,34 @@ def report(number: int, ok: bool, message: str) -> bool:
     """Print ``exercise {number}: {message}`` and return ``ok``: the last line of every ``check_exercise``."""
     print(f"exercise {number}: {message}")
     return ok
+
+
+def judge_prediction(
+    number: int, prediction: object, outcome: str, options: tuple[str, ...], *, why: str = ""
+) -> bool:
+    """Say how a prediction written before a section compares with the ``outcome`` measured after it.
+
+    ``options`` are the answers the exercise offers (strings; compared without case and surrounding spaces; a
+    number is read as its shortest form, 16.0 as "16");
+    ``outcome`` is one of them, measured by the chapter's checker. ``why`` is added when the guess was wrong. Prints
+    ``exercise N: ...`` and returns True only for a right guess; ``None`` (no guess written) is never right.
+
+    >>> judge_prediction(5, "grows", "grows", ("grows", "shrinks"))
+    exercise 5: you predicted 'grows', the measurement says 'grows': as predicted
+    True
+    """
+    if outcome not in options:
+        raise ValueError(f"outcome {outcome!r} is not one of the options {options}")
+    if prediction is None:
+        return report(number, False, f"no prediction written (prediction_{number} is None); the measurement says "
+                                     f"{outcome!r}. Next time, commit to a guess before the section")
+    if isinstance(prediction, (int, float)) and not isinstance(prediction, bool):
+        prediction = f"{prediction:g}"  # 16 or 16.0 for the option "16"
+    if not isinstance(prediction, str) or prediction.strip().lower() not in {o.lower() for o in options}:
+        shown = repr(prediction) if isinstance(prediction, str) else type(prediction).__name__
+        return report(number, False, f"expected one of {', '.join(map(repr, options))}, got {shown}")
+    if prediction.strip().lower() == outcome.lower():
+        return report(number, True, f"you predicted {prediction.strip()!r}, the measurement says {outcome!r}: "
+                                    "as predicted")
+    return report(number, False, f"you predicted {prediction.strip()!r}, the measurement says {outcome!r}: not as "
+                                 f"predicted{'; ' + why if why else ''}")

@@ -1,4 +1,5 @@
-"""Chapter 02 exercises: counting a dynamic linear layer, its rank, a deep predictor written by hand."""
+"""Chapter 02 exercises: counting a dynamic linear layer, its rank, a deep predictor written by hand, and a
+prediction of how its FLOPs grow with the token count."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from wf_lessons.dynamic_linear import DeepDynLinear, parameter_count
-from wf_lessons.exercises import check_callable, check_number, report
+from wf_lessons.dynamic_linear import DeepDynLinear, DynamicLinear, parameter_count
+from wf_lessons.exercises import check_callable, check_number, judge_prediction, report
 
-__all__ = ["check_exercise"]
+__all__ = ["check_exercise", "check_prediction"]
 
 
 def _check_deep_weight(answer: Callable[[DeepDynLinear, Tensor, tuple[int, int]], Tensor]) -> tuple[bool, str]:
@@ -33,6 +34,28 @@ def _check_deep_weight(answer: Callable[[DeepDynLinear, Tensor, tuple[int, int]]
     return True, "correct: your deep predictor matches the package (normalised dynamic weight)"
 
 
+def _flop_growth() -> float:
+    """Counted FLOPs of a ``bilateral`` layer (C = 192, D = 768) on a 28×28 token grid over a 14×14 grid."""
+    from wf_lessons import complexity
+
+    torch.manual_seed(0)
+    layer = DynamicLinear(192, 768, predictor="bilateral")
+    counts = [complexity.count_flops(layer, torch.zeros(1, side * side, 192), (side, side)) for side in (14, 28)]
+    return counts[1] / counts[0]
+
+
+def check_prediction(number: int, prediction: object) -> bool:
+    """Compare a prediction written before section 8 with the measurement (exercise 6: ``"2"``, ``"4"`` or
+    ``"16"``, the factor by which ``bilateral``'s FLOPs grow when the token grid goes from 14×14 to 28×28)."""
+    if number != 6:
+        raise ValueError(f"chapter 02 has a prediction for exercise 6 only, got {number!r}")
+    options = ("2", "4", "16")
+    growth = _flop_growth()
+    outcome = min(options, key=lambda o: abs(float(o) - growth))
+    return judge_prediction(number, prediction, outcome, options,
+                            why="X·W runs on all N tokens, the generator on N/4 pooled ones, and nothing is N×N")
+
+
 def check_exercise(number: int, answer: object) -> bool:
     """Check an answer to an exercise of chapter 02; prints why, returns True when it is right.
 
@@ -45,9 +68,11 @@ def check_exercise(number: int, answer: object) -> bool:
        ``DeepDynLinear`` layer, written from its parameters (a callable).
     5. The rank of Ŵ measured for a ``bilateral`` layer with ``rate=2`` (C = 192, D = 768, 14×14 grid, generator
        weights of order 1), after predicting which limit binds (an int).
+    6. The factor by which ``bilateral``'s counted FLOPs (C = 192, D = 768) grow from a 14×14 to a 28×28 token grid
+       (a float; predicted before section 8, see :func:`check_prediction`).
     """
-    if number not in (1, 2, 3, 4, 5):
-        raise ValueError(f"chapter 02 has exercises 1, 2, 3, 4 and 5, got {number!r}")
+    if number not in (1, 2, 3, 4, 5, 6):
+        raise ValueError(f"chapter 02 has exercises 1, 2, 3, 4, 5 and 6, got {number!r}")
     if answer is None:
         return report(number, False, "no answer yet")
     if number == 4:
@@ -59,6 +84,10 @@ def check_exercise(number: int, answer: object) -> bool:
         expected = macs / c**2
         correct = f"{expected} C² MACs per token, against 4 C² for nn.Linear"
         ok, message = check_number(answer, expected, integer=False, abs_tol=1e-3, correct=correct)
+    elif number == 6:
+        expected = _flop_growth()
+        ok, message = check_number(answer, expected, integer=False, rel_tol=1e-9,
+                                   correct=f"{expected:.3f}: linear in N, as every predictor of the chapter")
     elif number == 5:
         # rank <= min(N' = 7·7, C/2 = 96, D/2 = 384): the number of pooled regions binds at r = 2
         expected = min(7 * 7, 192 // 2, 768 // 2)
