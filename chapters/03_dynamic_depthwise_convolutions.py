@@ -9,7 +9,8 @@
 # In this chapter you will
 #
 # 1. start from a static depthwise conv and see what "local and the same everywhere" means, numerically;
-# 2. apply the template of every dynamic layer, `K = K0 + D/(‖D‖_F + 1)`, to convolution kernels;
+# 2. apply the template of every dynamic layer, the kernels `K0 + K̂` with `K̂ = K̃/(‖K̃‖_F + 1)`, to convolution
+#    kernels;
 # 3. derive the paper's released layer (`adaptive`) inline, line by line, check it against the package, and see how
 #    one grouped convolution applies a different kernel to every image;
 # 4. see why the 3×3 pooling bins of `AdaptiveAvgPool2d(3)` overlap on 32×32 and 64×64 maps;
@@ -20,6 +21,9 @@
 # (class `DynCnn` in the reference code; [paper notes](paper_notes.md), "The released dynamic depthwise convolution"), reproduced exactly. The paper only *names* the other
 # strategies (GAP, Amp-Dir, Conv); `gap`, `amp_dir` and `conv` as defined here are the course's reconstruction.
 # `static` is a plain `nn.Conv2d(C, C, 3, padding=1, groups=C)`.
+#
+# Symbols follow the course's [notation table](paper_notes.md#notation): K0 the static kernels, K̃ the raw
+# prediction, K̂ the normalised one, each C×3×3 per image.
 #
 # Everything reusable lives in `wf_lessons.dynamic_dwconv`. Nothing here is trained: the predictors have their
 # initial (random) weights, so the kernels you will see show what the layer *can* respond to, not what a trained
@@ -83,10 +87,10 @@ with torch.no_grad():  # same everywhere: shifting the input shifts the output (
 # Every dynamic layer of the paper has the same shape ([paper notes](paper_notes.md), "The shared template"): an ordinary learned weight plus a prediction
 # from the input, normalised:
 #
-# $$K_b = K_0 + \frac{D_b}{\lVert D_b\rVert_F + 1}, \qquad D_b = G(X_b)$$
+# $$K_0 + \hat K_b, \qquad \hat K_b = \frac{\tilde K_b}{\lVert \tilde K_b\rVert_F + 1}, \qquad \tilde K_b = G(X_b)$$
 #
 # For the depthwise convolution the norm is taken **per sample and per channel**, over the k×k taps of one kernel
-# (the Frobenius norm of a 3×3 matrix). The map r ↦ r/(r+1) keeps the direction of D and squeezes its norm below 1,
+# (the Frobenius norm of a 3×3 matrix). The map r ↦ r/(r+1) keeps the direction of K̃ and squeezes its norm below 1,
 # so no image can blow up its kernels; at initialisation the static part K0 is an ordinary small kernel
 # (trunc-normal, std 0.02) and the dynamic part is whatever the random predictor gives. The package function
 # `dd.normalize_kernels` is that one line:
@@ -111,10 +115,10 @@ plt.show()
 # %%
 r = torch.linspace(0, 10, 200)
 plt.figure(figsize=(4.5, 3))
-plt.plot(r, r / (r + 1), label="‖D/(‖D‖+1)‖ = r/(r+1)")
-plt.plot(r, torch.clamp(r, max=1.2), "--", color="grey", label="‖D‖ = r (clipped)")
+plt.plot(r, r / (r + 1), label="‖K̂‖ = ‖K̃/(‖K̃‖+1)‖ = r/(r+1)")
+plt.plot(r, torch.clamp(r, max=1.2), "--", color="grey", label="‖K̃‖ = r (clipped at 1.2)")
 plt.axhline(1, color="k", lw=0.5)
-plt.xlabel("norm r of the prediction D")
+plt.xlabel("norm r of the raw prediction K̃")
 plt.ylabel("norm of the dynamic part")
 plt.legend(loc="lower right")
 plt.title("the normalisation keeps every dynamic kernel's norm below 1")
@@ -127,20 +131,21 @@ plt.show()
 #
 # 1. **pool** the input to a k×k map: `P = AdaptiveAvgPool2d(3)(X)`, shape `(B, C, 3, 3)`: cell (i, j) is the
 #    average of image region (i, j) of a 3×3 grid of regions;
-# 2. **predict** with two 1×1 convolutions: `D = Conv1x1_noBias(GELU(Conv1x1(P)))`, shape `(B, C, 3, 3)`. A 1×1
+# 2. **predict** with two 1×1 convolutions: `K̃ = Conv1x1_noBias(GELU(Conv1x1(P)))`, shape `(B, C, 3, 3)`. A 1×1
 #    conv mixes channels at each cell separately, so tap (i, j) of every kernel comes from region (i, j) only;
-# 3. **normalise** per sample and channel and add the static kernel: `K = K0 + D/(‖D‖_F + 1)`.
+# 3. **normalise** per sample and channel and add the static kernel: `K0 + K̂`, `K̂ = K̃/(‖K̃‖_F + 1)`.
 #
 # Then it convolves each image with its own kernels. Here are the steps inline, on a seeded toy layer with C = 4:
 
 # %%
 def adaptive_inline(x, w, b, wfm):
-    """``adaptive`` as in the reference code (chapters/paper_notes.md): x (B, C, H, W), w (C, 1, 3, 3), b (C,), wfm the 1x1-GELU-1x1 predictor."""
+    """``adaptive`` as in the reference code (chapters/paper_notes.md): x (B, C, H, W), w = K0 (C, 1, 3, 3), b (C,),
+    wfm the 1x1-GELU-1x1 predictor."""
     B, C, H, W = x.shape
     P = F.adaptive_avg_pool2d(x, 3)  # (B, C, 3, 3): one average per region
-    D = wfm(P)  # (B, C, 3, 3): 1x1 conv (with bias) -> GELU -> 1x1 conv (no bias)
-    D = D / (D.norm(dim=(-2, -1), keepdim=True) + 1)  # per sample and channel: norm < 1
-    kernels = (w.squeeze(1) + D).reshape(B * C, 1, 3, 3)  # K0 + D: one kernel per (sample, channel)
+    K_raw = wfm(P)  # K̃ (B, C, 3, 3): 1x1 conv (with bias) -> GELU -> 1x1 conv (no bias)
+    K_hat = K_raw / (K_raw.norm(dim=(-2, -1), keepdim=True) + 1)  # K̂, per sample and channel: norm < 1
+    kernels = (w.squeeze(1) + K_hat).reshape(B * C, 1, 3, 3)  # K0 + K̂: one kernel per (sample, channel)
     y = F.conv2d(x.reshape(1, B * C, H, W), kernels, b.repeat(B), padding=1, groups=B * C)
     return y.reshape(B, C, H, W)
 
@@ -163,8 +168,8 @@ print("inline == package, max |Δ| < 1e-6:", bool(delta < 1e-6))
 print("output", tuple(layer(x).shape), "| kernels of each image", tuple(layer.predicted_kernels(x).shape))
 
 # %% [markdown]
-# The package splits the layer the same way. `raw_kernels(x)` is the prediction D, `dynamic_kernels(x)` is
-# `D/(‖D‖+1)` and `predicted_kernels(x)` is `K0 + D/(‖D‖+1)`, the kernels the forward pass applies, all
+# The package splits the layer the same way. `raw_kernels(x)` is the raw prediction K̃, `dynamic_kernels(x)` is
+# `K̂ = K̃/(‖K̃‖+1)` and `predicted_kernels(x)` is `K0 + K̂`, the kernels the forward pass applies, all
 # `(B, C, k, k)`:
 
 # %%
@@ -254,6 +259,7 @@ for ax, size in zip(axes, (32, 64)):
     for (c0, c1), color in zip(dd.adaptive_pool_bins(size), BIN_COLOURS):  # column bins: dashed, full height
         ax.add_patch(Rectangle((c0 - 0.5, -0.5), c1 - c0, size, fill=False, ec=color, lw=2, ls="--"))
     ax.set_title(f"{size}×{size}: bins {dd.adaptive_pool_bins(size)}", fontsize=9)
+    ax.set(xlabel="pixel column", ylabel="pixel row")
 fig.colorbar(im, ax=axes, ticks=[1, 2, 4], label="pooled cells reading this pixel", shrink=0.8)
 fig.suptitle("AdaptiveAvgPool2d(3): row bins (solid) and column bins (dashed), bin 0 red, 1 blue, 2 green;\n"
              "the shared rows and columns are read by 2 cells, their crossings by 4", fontsize=10)
@@ -305,7 +311,7 @@ for cls in (dd.GapDWConv, dd.AmpDirDWConv, dd.ConvDWConv):
     print(inspect.getsource(cls))
 
 # %% [markdown]
-# The table is a claim about gradients: tap (i, j) of the prediction D *reads* an input pixel when the gradient of
+# The table is a claim about gradients: tap (i, j) of the prediction K̃ *reads* an input pixel when the gradient of
 # that tap with respect to the pixel is non-zero. `dd.tap_sources(layer, (H, W), (i, j))` computes that gradient on
 # a random input. For `amp_dir` it shows the direction's source (the amplitude reads every pixel, as in `gap`).
 
@@ -329,7 +335,7 @@ for col, name in enumerate(DWC_PREDICTORS):
         ax.imshow(sources[name, tap] > 0, cmap="Greys", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(f"{name}: tap {tap}", fontsize=9)
-fig.suptitle("which pixels of a 32×32 map each tap of the prediction D reads (black)")
+fig.suptitle("which pixels of a 32×32 map each tap of the prediction K̃ reads (black: reads, white: does not)")
 plt.show()
 
 # %% [markdown]
@@ -374,7 +380,7 @@ print("images", tuple(images.shape), "-> feature maps", tuple(feats.shape))
 
 # %% [markdown]
 # For five images, the static kernel K0 (top row: the same for every image) and the dynamic part
-# `D/(‖D‖+1)` that `adaptive` adds for each image, for the first four channels. All kernels share one colour scale.
+# K̂ = K̃/(‖K̃‖+1) that `adaptive` adds for each image, for the first four channels. All kernels share one colour scale.
 
 # %%
 SHOWN = [3, 1, 8, 5, 7]  # cat, automobile, ship, dog, horse
@@ -382,25 +388,28 @@ CHANNELS = range(4)
 
 
 def show_kernels(name="adaptive", shown=SHOWN):
+    """K0 (top row) and the dynamic part K̂ of the first four channels for each image in ``shown``."""
     layer = layers[name]
     with torch.no_grad():
-        dynamic = layer.dynamic_kernels(feats[shown])  # (5, C, 3, 3)
+        dynamic = layer.dynamic_kernels(feats[shown])  # K̂: (5, C, 3, 3)
         k0 = layer.static_kernel.detach().squeeze(1)  # (C, 3, 3)
     scale = max(dynamic[:, list(CHANNELS)].abs().max().item(), k0[list(CHANNELS)].abs().max().item(), 1e-8)
-    fig, axes = plt.subplots(len(shown) + 1, len(CHANNELS) + 1, figsize=(7, 1.45 * (len(shown) + 1)))
+    fig, axes = plt.subplots(len(shown) + 1, len(CHANNELS) + 1, figsize=(7.5, 1.45 * (len(shown) + 1)),
+                             layout="constrained")
     axes[0, 0].axis("off")
     axes[0, 0].text(0.5, 0.5, "static K0", ha="center", va="center")
     for col, c in enumerate(CHANNELS, start=1):
-        axes[0, col].imshow(k0[c], cmap="RdBu_r", vmin=-scale, vmax=scale)
+        tile = axes[0, col].imshow(k0[c], cmap="RdBu_r", vmin=-scale, vmax=scale)
         axes[0, col].set_title(f"channel {c}", fontsize=9)
     for row, i in enumerate(shown, start=1):
         axes[row, 0].imshow(images[i].permute(1, 2, 0))
-        axes[row, 0].set_title(CLASSES[int(labels[i])], fontsize=9)
+        axes[row, 0].set_title(f"{CLASSES[int(labels[i])]}: K̂", fontsize=9)
         for col, c in enumerate(CHANNELS, start=1):
             axes[row, col].imshow(dynamic[row - 1, c], cmap="RdBu_r", vmin=-scale, vmax=scale)
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(f"{name}: K0 (top) and each image's dynamic part (colour range ±{scale:.3f})", fontsize=10)
+    fig.colorbar(tile, ax=axes[:, 1:], shrink=0.6, label="kernel tap value (one scale for all)")
+    fig.suptitle(f"{name}: K0 (top) and each image's dynamic part K̂ (3×3 taps per kernel)", fontsize=10)
     plt.show()
 
 
@@ -452,6 +461,15 @@ with torch.no_grad():
         print(f"gap, {label:<33}: dynamic / static size {size / layer.static_kernel.norm(dim=(-2, -1)).mean().item():.2g}")
 
 # %% [markdown]
+# **Predict first (exercise 5).** Before you read section 7: take `adaptive` at C = 192 and double the side of its
+# input map, 16×16 → 32×32 (4× the pixels). Do the layer's total FLOPs (prediction plus convolution) grow by less
+# than 4×, exactly 4× or more than 4×? Write your guess in the cell below; exercise 5 measures it.
+
+# %% tags=["predict"]
+# answered in: 7. What each predictor costs
+prediction_5 = None  # your guess: "less than 4", "4" or "more than 4"
+
+# %% [markdown]
 # ## 7. What each predictor costs
 #
 # `dd.flop_counts(layer, x)` counts FLOPs with `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per
@@ -492,42 +510,51 @@ for side in (7, 14, 28, 56, 112):
 # ## 8. Explore
 #
 # Pick a predictor, an image and a channel. The figure shows the input feature channel, the static kernel K0, the
-# image's dynamic part, their sum (the kernel the layer applies) and the output channel. In a static copy of this
-# notebook (e.g. on GitHub) the controls do nothing; run it in JupyterLab.
+# image's dynamic part K̂, their sum (the kernel the layer applies) and the output channel. The figure just below
+# the code is the first state (adaptive, the cat, channel 0), which a static copy of this notebook (e.g. on GitHub)
+# shows too; in JupyterLab each change of the controls redraws the figure under them.
 
 # %%
 def explore(name="adaptive", index=3, channel=0):
+    """One image and channel through one predictor: the input channel, K0, K̂, K0 + K̂ and the output channel."""
     layer = layers[name]
     with torch.no_grad():
         x_i = feats[index : index + 1]  # (1, C, 16, 16)
-        dynamic = layer.dynamic_kernels(x_i)[0, channel]
-        k0 = layer.static_kernel.detach()[channel, 0]
-        y = layer(x_i)[0, channel]
-    panels = [(images[index].permute(1, 2, 0), CLASSES[int(labels[index])]),
-              (x_i[0, channel], f"input channel {channel}"), (k0, "static K0"), (dynamic, "dynamic part"),
-              (k0 + dynamic, "K0 + dynamic"), (y, "output channel")]
+        dynamic = layer.dynamic_kernels(x_i)[0, channel]  # K̂: (3, 3)
+        k0 = layer.static_kernel.detach()[channel, 0]  # (3, 3)
+        y = layer(x_i)[0, channel]  # (16, 16)
     scale = max((k0 + dynamic).abs().max().item(), k0.abs().max().item(), dynamic.abs().max().item())
-    fig, axes = plt.subplots(1, 6, figsize=(13, 2.5))
-    for j, (ax, (img, title)) in enumerate(zip(axes, panels)):
-        ax.imshow(img, **({"cmap": "RdBu_r", "vmin": -scale, "vmax": scale} if j in (2, 3, 4) else {}))
+    fig, axes = plt.subplots(1, 6, figsize=(13.5, 2.9), width_ratios=[1, 1.25, 1, 1, 1.25, 1.25],
+                             layout="constrained")
+    axes[0].imshow(images[index].permute(1, 2, 0))
+    axes[0].set_title(CLASSES[int(labels[index])], fontsize=9)
+    for ax, (feature, title) in zip(axes[[1, 5]], [(x_i[0, channel], f"input channel {channel}"),
+                                                    (y, f"output channel {channel}")]):
+        shown = ax.imshow(feature, cmap="viridis")
         ax.set_title(title, fontsize=9)
+        fig.colorbar(shown, ax=ax, shrink=0.8, label="feature value")
+    for ax, (kernel, title) in zip(axes[2:5], [(k0, "static K0"), (dynamic, "dynamic part K̂"),
+                                               (k0 + dynamic, "applied K0 + K̂")]):
+        tile = ax.imshow(kernel, cmap="RdBu_r", vmin=-scale, vmax=scale)
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(tile, ax=axes[4], shrink=0.8, label="tap value (K0, K̂, K0 + K̂)")
+    for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(f"{name}, ‖dynamic part‖ = {dynamic.norm().item():.3f} (< 1)", fontsize=10)
+    fig.suptitle(f"{name}, ‖K̂‖ = {dynamic.norm().item():.3f} (< 1)", fontsize=10)
     plt.show()
 
-
-explore()  # the static figure; the controls below redraw it
 
 # %%
 import ipywidgets as widgets
 
-_ = widgets.interact(
-    explore,
-    name=widgets.Dropdown(options=list(DWC_PREDICTORS), value="adaptive", description="predictor"),
-    index=widgets.Dropdown(options=[(CLASSES[int(labels[i])], i) for i in range(len(labels))], value=3,
-                           description="image"),
-    channel=widgets.IntSlider(min=0, max=C_IMG - 1, value=0, description="channel"),
-)
+from wf_lessons.interactive import figure_controls
+
+figure_controls(explore, {
+    "name": widgets.Dropdown(options=list(DWC_PREDICTORS), value="adaptive", description="predictor"),
+    "index": widgets.Dropdown(options=[(CLASSES[int(labels[i])], i) for i in range(len(labels))], value=3,
+                              description="image"),
+    "channel": widgets.IntSlider(min=0, max=C_IMG - 1, value=0, description="channel"),
+})
 
 # %% [markdown]
 # Things to look for: `static` has no dynamic part; `gap`, `adaptive` and `conv` change the kernel with the image;
@@ -536,9 +563,14 @@ _ = widgets.interact(
 #
 # ## Summary
 #
+# **Main result:** a dynamic depthwise convolution applies `K0 + K̂`, 3×3 kernels predicted per image whose dynamic
+# part has norm below 1; the released `adaptive` layer matches a line-by-line transcription of the reference to
+# 1e-6, has 2C² + 11C parameters (75,840 at C = 192), and its prediction costs the same FLOPs on any map size, so the
+# layer stays linear in H×W.
+#
 # * A static depthwise conv is local (a 3×3 neighbourhood) and the same for every position and every image.
 # * A dynamic depthwise conv keeps the 3×3 kernel and its linear cost but predicts the kernels from the image:
-#   `K = K0 + D/(‖D‖_F + 1)` per sample and channel, so the dynamic part has norm below 1.
+#   `K0 + K̂`, `K̂ = K̃/(‖K̃‖_F + 1)` per sample and channel, so the dynamic part has norm below 1.
 # * The released layer, `adaptive`, pools the image to 3×3 regions (`AdaptiveAvgPool2d(3)`), predicts with a
 #   1×1 conv → GELU → 1×1 conv, and applies every image's kernels with one grouped conv (`groups = B·C`). It has
 #   2C² + 11C parameters (75,840 at C = 192); `wf_lessons.dynamic_dwconv` reproduces it exactly.
@@ -559,10 +591,13 @@ _ = widgets.interact(
 #    kernels `(B, C, 3, 3)` and bias `(C,)`, without `conv2d` or `unfold`: nine shifted multiply-adds.
 # 4. How many FLOPs does `FlopCounterMode` count for the `adaptive` prediction at C = 192, for one image? Does it
 #    change on a 28×28 map?
-# 5. **Change the input size, predict, measure.** Take `adaptive` at C = 192 and double the side of its input map,
-#    16×16 → 32×32. First write down, in words, what happens to the FLOPs of the prediction and to those of the
-#    convolution, and so whether the layer's total grows by less than, exactly or more than 4×. Then measure with
-#    `dd.flop_counts` and give the ratio total(32×32) / total(16×16).
+# 5. **Predicted before section 7, now measured.** You wrote in `prediction_5`, before section 7, whether the
+#    total FLOPs of `adaptive` at C = 192 grow by less than, exactly or more than 4× when its input map goes from
+#    16×16 to 32×32. Measure with `dd.flop_counts` and give the ratio total(32×32) / total(16×16).
+# 6. **Build it.** Write `adaptive_kernels(layer, x)`, the kernels `K0 + K̂` `(B, C, 3, 3)` that an `adaptive`
+#    layer applies to a batch `x` `(B, C, H, W)`, from its parameters (`layer.wfm`, the predictor; `layer.w`, K0 of
+#    shape `(C, 1, 3, 3)`) and the three steps of section 3: pool, predict, normalise per sample and channel, add
+#    K0. The checker compares it with `layer.predicted_kernels(x)` on random layers and maps of several sizes.
 
 # %%
 from wf_lessons.exercises import ch03
@@ -583,7 +618,7 @@ answer_2 = 32 * 32 - 30 * 30
 # %% tags=["nbval-check-output"]
 ch03.check_exercise(2, answer_2)
 
-# %% tags=["solution"]
+# %% tags=["solution", "build"]
 # hint: pad by one (F.pad), then add the nine shifted copies of x, each scaled by one tap of its kernel
 def conv_fn(x, kernels, bias):
     B, C, H, W = x.shape
@@ -618,7 +653,21 @@ for side, count in counts.items():
 answer_5 = counts[32]["total"] / counts[16]["total"]
 
 # %% tags=["nbval-check-output"]
+ch03.check_prediction(5, prediction_5)
 ch03.check_exercise(5, answer_5)
+
+# %% tags=["solution", "build"]
+# hint: P = F.adaptive_avg_pool2d(x, 3); K̃ = layer.wfm(P); divide by the norm over the last two axes plus 1; add K0
+def adaptive_kernels(layer, x):
+    raw = layer.wfm(F.adaptive_avg_pool2d(x, 3))  # K̃: (B, C, 3, 3), tap (i, j) from region (i, j)
+    normalised = raw / (raw.norm(dim=(-2, -1), keepdim=True) + 1)  # K̂: per sample and channel, norm < 1
+    return layer.w.squeeze(1) + normalised  # K0 + K̂: (C, 3, 3) broadcast over the batch
+
+
+answer_6 = adaptive_kernels
+
+# %% tags=["nbval-check-output"]
+ch03.check_exercise(6, answer_6)
 
 # %% [markdown]
 # ## References
@@ -633,4 +682,4 @@ ch03.check_exercise(5, answer_5)
 # - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images* (CIFAR-10), 2009.
 # - PyTorch: `torch.nn.AdaptiveAvgPool2d` (its bin rule), `torch.nn.functional.conv2d` with `groups`,
 #   `torch.nn.init.trunc_normal_`, `torch.autograd.functional.jacobian`, `torch.utils.flop_counter.FlopCounterMode`;
-#   `ipywidgets.interact`.
+#   `ipywidgets` (`Dropdown`, `IntSlider`, `Output`).

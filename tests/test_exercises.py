@@ -128,7 +128,7 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     assert capsys.readouterr().out.startswith(printed)
 
 
-CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 5), (ch04, 5), (ch05, 4), (ch06, 5), (ch07, 4)]
+CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 5), (ch05, 4), (ch06, 5), (ch07, 4)]
 
 
 @pytest.mark.parametrize(("module", "count"), CHECKERS)
@@ -241,8 +241,33 @@ def test_ch03_checkers(capsys):
     assert "exercise 1: no answer yet" in capsys.readouterr().out
     assert not ch03.check_exercise(3, "not a function")
     assert ch03.check_exercise(5, 3.0) is False
-    with pytest.raises(ValueError, match="exercises 1, 2, 3, 4 and 5"):
-        ch03.check_exercise(6, 0)
+    assert ch03.check_exercise(5, ch03._growth()) and ch03._growth() < 4
+    assert ch03.check_prediction(5, "less than 4") and not ch03.check_prediction(5, "4")
+    with pytest.raises(ValueError, match="exercises 1, 2, 3, 4, 5 and 6"):
+        ch03.check_exercise(7, 0)
+
+
+def adaptive_kernels(layer, x):
+    raw = layer.wfm(F.adaptive_avg_pool2d(x, 3))
+    return layer.w.squeeze(1) + raw / (raw.norm(dim=(-2, -1), keepdim=True) + 1)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (lambda layer, x: adaptive_kernels(layer, x) - layer.w.squeeze(1), "add the static kernel K0"),
+        (lambda layer, x: layer.w.squeeze(1) + layer.wfm(F.adaptive_avg_pool2d(x, 3)), "normalise the prediction"),
+        (lambda layer, x: adaptive_kernels(layer, x)[0], "expected kernels (B, C, 3, 3)"),
+        (lambda layer, x: adaptive_kernels(layer, x) * 2, "differ from the layer's by up to"),
+        ("kernels", "expected a function adaptive_kernels(layer, x), got str"),
+    ],
+)
+def test_ch03_build_exercise_says_which_step_differs(capsys, wrong, message):
+    with torch.no_grad():
+        assert ch03.check_exercise(6, adaptive_kernels)
+    capsys.readouterr()
+    assert not ch03.check_exercise(6, wrong)
+    assert message in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------- chapter 04
