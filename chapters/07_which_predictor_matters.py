@@ -34,7 +34,8 @@
 #
 # Everything reusable lives in `wf_lessons.ablate` (controls, sweep, summary, paired comparisons, the forest plot)
 # and `wf_lessons.models` (the `predict` and `prediction_init` switches). The runs are commands; their logs are
-# committed under `data/runs/` and this chapter reads them. Notation as in [paper_notes.md](paper_notes.md).
+# committed under `data/runs/` and this chapter reads them. Symbols as in the course's
+# [notation table](paper_notes.md#notation).
 
 # %%
 import matplotlib.pyplot as plt
@@ -243,10 +244,15 @@ plt.show()
 # %% [markdown]
 # ## 6. Where the gap comes from
 #
-# **Predict first.** Before reading on, write down which of the three links you expect to carry most of the gap
-# between the released network and the all-static control — structure, initialisation or prediction — and its
-# sign (exercise 1 asks for it and measures it below).
-#
+# **Predict first (exercise 1).** Before reading on: which of the three links do you expect to carry most of the
+# gap between the released network and the all-static control, in size? Write your guess in the cell below; exercise
+# 1 measures it.
+
+# %% tags=["predict"]
+# answered in: 6. Where the gap comes from
+prediction_1 = None  # your guess: "structure", "initialisation" or "prediction"
+
+# %% [markdown]
 # The decomposition: each link a paired difference of test accuracy, its 95% interval and the Holm-corrected
 # p-value over all the study's comparisons. The total at the top; a link whose interval excludes zero is drawn in
 # colour (blue: the treatment is better, red: worse).
@@ -298,6 +304,8 @@ if summary["comparisons"]:
 # of the per-seed differences wide on each side; a difference whose interval includes zero is **not established**
 # (which is not the same as "no effect"), and the Holm p-value is the one to quote when a comparison is picked out
 # of the list. With fewer seeds than planned the intervals are wider; section 5 says how many each variant has.
+# The correction runs over the comparisons that have at least two paired seeds so far: the family grows, and the
+# corrected p-values with it, as the remaining controls finish.
 #
 # ## 7. Inside the trained networks
 #
@@ -456,9 +464,9 @@ print(f"3 seeds of released, zero-init and all-static at twice the schedule: abo
 # Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
 # and a cell that checks it with `wf_lessons.exercises.ch07.check_exercise`.
 #
-# 1. **Predict, then measure** (you wrote your prediction before section 6). Compute, from the summary's variants
-#    (not its comparisons), the mean paired difference in points of `released` minus `zero-prediction` over
-#    their common seeds: the prediction link of the chain.
+# 1. **Predict, then measure** (you wrote your prediction before section 6; the check says how it fared).
+#    Compute, from the summary's variants (not its comparisons), the mean paired difference in points of
+#    `released` minus `zero-prediction` over their common seeds: the prediction link of the chain.
 # 2. **Build the statistics.** For `released` against `all-static`, compute the 95% confidence interval of the
 #    mean paired difference (in points) with `scipy.stats` — a `(low, high)` tuple.
 # 3. **Build a zero start.** Write `zero_start(layer)` that makes a `BilateralDynLinear`'s prediction `Ŵ` exactly
@@ -478,9 +486,10 @@ answer_1 = sum(100 * (a[s] - b[s]) for s in common) / len(common)
 print(f"{answer_1:+.2f} points over seeds {common}")
 
 # %% tags=["nbval-check-output"]
+ch07.check_prediction(1, prediction_1)
 ch07.check_exercise(1, answer_1)
 
-# %% tags=["solution"]
+# %% tags=["solution", "build"]
 # hint: scipy.stats.ttest_1samp(differences, 0).confidence_interval(0.95) (or ttest_rel on the two lists)
 from scipy import stats
 
@@ -494,7 +503,7 @@ print(f"[{answer_2[0]:+.2f}, {answer_2[1]:+.2f}] points")
 # %% tags=["nbval-check-output"]
 ch07.check_exercise(2, answer_2)
 
-# %% tags=["solution"]
+# %% tags=["solution", "build"]
 # hint: Ŵ is built from Kᵀ·V; V = SiLU(U_v)·W2. Zero W2 in place, under torch.no_grad()
 def zero_start(layer):
     with torch.no_grad():

@@ -301,6 +301,11 @@ def test_ch07_answers_follow_the_committed_logs():
     assert not ch07.check_exercise(2, (low, high + 1)) and not ch07.check_exercise(2, low)
     assert ch07.check_exercise(3, 54_016) is False  # a number where a function is asked for
     assert ch07.check_exercise(4, ch07._bilateral_cost()) and not ch07.check_exercise(4, float(ch07._bilateral_cost()))
+    links = ablate.compare_paired(table, [(*pair, "") for pair in ablate.DECOMPOSITION])
+    largest = max(zip(ch07.LINKS, links), key=lambda item: abs(item[1]["mean"]))[0]
+    assert ch07.check_prediction(1, largest) and ch07.check_prediction(1, f" {largest.upper()} ")
+    assert not any(ch07.check_prediction(1, other) for other in ch07.LINKS if other != largest)
+    assert not ch07.check_prediction(1, None)
 
 
 def test_ch07_zero_start_accepts_one_branch_only(capsys):

@@ -13,10 +13,10 @@ import torch
 
 from wf_lessons import ablate, runlog
 from wf_lessons.dynamic_linear import BilateralDynLinear
-from wf_lessons.exercises import check_callable, check_number, report, wrong_type
+from wf_lessons.exercises import check_callable, check_number, judge_prediction, report, wrong_type
 from wf_lessons.models import build_model, count_parameters
 
-__all__ = ["check_exercise"]
+__all__ = ["check_exercise", "check_prediction"]
 
 PRESET = "controls-cpu"
 
@@ -28,6 +28,21 @@ def _paired(treatment: str, control: str) -> dict:
     if not rows:
         raise ValueError(f"the committed {PRESET} summary has no two common seeds of {treatment} and {control}")
     return rows[0]
+
+
+#: The decomposition's links by the name the prediction of exercise 1 uses (:data:`wf_lessons.ablate.DECOMPOSITION`).
+LINKS = dict(zip(("structure", "initialisation", "prediction"), ablate.DECOMPOSITION))
+
+
+def check_prediction(number: int, prediction: object) -> bool:
+    """Compare a prediction written before section 6 with the measurement (exercise 1: which link of the chain,
+    ``"structure"``, ``"initialisation"`` or ``"prediction"``, has the largest mean paired difference in size)."""
+    if number != 1:
+        raise ValueError(f"chapter 07 has a prediction for exercise 1 only, got {number!r}")
+    sizes = {link: abs(_paired(*pair)["mean"]) for link, pair in LINKS.items()}
+    return judge_prediction(number, prediction, max(sizes, key=sizes.get), tuple(LINKS),
+                            why="sizes of the three links: " + ", ".join(f"{k} {v:.2f}" for k, v in sizes.items())
+                                + " points")
 
 
 def _bilateral_cost() -> int:
