@@ -21,7 +21,8 @@
 #    and memory measured against N: a small live run here, the full benchmark from its committed run log.
 #
 # Everything reusable lives in `wf_lessons.models` (the networks) and `wf_lessons.bench` (the scaling benchmark);
-# FLOPs are counted by PyTorch's `FlopCounterMode` through `wf_lessons.complexity` (chapter 01). The live timing
+# FLOPs are counted by PyTorch's `FlopCounterMode` through `wf_lessons.complexity` (chapter 01). Symbols follow the
+# course's [notation table](paper_notes.md#notation) (N tokens on an H×W grid, C channels, p the patch size). The live timing
 # run uses the small quick-mode models in both modes (a full run repeats each timing more often); everything else
 # is the same in quick mode and in a full run.
 
@@ -64,7 +65,7 @@ print("named models:", ", ".join(models.MODEL_NAMES))
 # - `DynamicLinear(C, 4C, predictor="bilateral")` (chapter 02): tokens `(B, N, C)` → `(B, N, 4C)`, one C×4C
 #   weight per image, `W0 + Ŵ(X)`;
 # - `DynamicDWConv(C, 3, predictor="adaptive")` (chapter 03): a feature map `(B, C, H, W)` → same shape, one 3×3
-#   kernel per image and channel, `K0 + K(X)`.
+#   kernel per image and channel, `K0 + K̂(X)`.
 #
 # Each needs the grid: the linear layer pools 2×2 neighbourhoods of tokens, the convolution works on the map.
 
@@ -358,6 +359,17 @@ for i, w in weights.items():
 # %%
 print(inspect.getsource(models.ViTBlock.forward))
 print(inspect.getsource(models.Attention.forward))
+
+# %% [markdown]
+# **Predict first (exercise 7).** Before you read section 4: DeiT-T at 224 px sees 14×14 = 196 tokens; at 1024 px
+# (patch 16) it sees 64×64 = 4096, 20.9 times as many. By about how much do its counted forward FLOPs grow: about
+# 21× (like the tokens), about 80×, or about 440× (like the tokens squared)? Think of which parts of a ViT block are
+# linear in N and which quadratic, and how large each is at 196 tokens. Write your guess in the cell below;
+# section 4 counts it, and exercise 7 measures it.
+
+# %% tags=["predict"]
+# answered in: 4. Parameters and FLOPs: WFM-T/S/B against DeiT-T/S/B
+prediction_7 = None  # your guess: "21", "80" or "440"
 
 # %% [markdown]
 # ## 4. Parameters and FLOPs: WFM-T/S/B against DeiT-T/S/B
@@ -763,7 +775,7 @@ def plot_scaling(measured, summary, title):
     panels = [("forward_backward_s", "forward+backward time (s)", 1.0),
               ("memory_bytes", f"memory (MiB)\n{next(iter(measured['results'].values()))[0]['memory_kind']}", 2**20),
               ("flops", "forward FLOPs (G, counted)", 1e9)]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), layout="constrained")
     for ax, (key, label, unit) in zip(axes, panels):
         for j, (variant, rows) in enumerate(measured["results"].items()):
             if key == "flops" and "fused" in variant:
@@ -781,7 +793,7 @@ def plot_scaling(measured, summary, title):
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("tokens N")
         ax.set_ylabel(label, fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     plt.show()
 
@@ -928,6 +940,12 @@ logs = {kind: report_log(f"bench-scaling-{kind}") for kind in ("cpu", "cuda")}
 #
 # ## Summary
 #
+# **Main result:** the course's WeightFormer reproduces the reference architecture with its quirks (WFM-T/S/B have
+# exactly 7,074,184 / 27,492,136 / 27,492,136 parameters, and a dynamic block's first LayerNorm overwrites the
+# residual stream); its counted FLOPs grow in proportion to the tokens (WFM-T ×20.8 from 224 to 1024 px for ×20.9
+# the tokens, DeiT-T ×79.9), but at ImageNet resolution both families cost about the same, since attention is
+# the smaller part of a ViT block below N = 6·d tokens.
+#
 # - A WeightFormer block is a transformer block with a depthwise 3×3 convolution as its token mixer; one block in
 #   three (index i with (i + 2) % 3 == 0) uses the dynamic convolution and the dynamic linear layer of chapters
 #   03 and 02.
@@ -963,6 +981,15 @@ logs = {kind: report_log(f"bench-scaling-{kind}") for kind in ("cpu", "cuda")}
 #    (`build_model("wf-cifar", patch_size=4)`). First write down, in words, what you expect for the parameter
 #    count (which parts depend on the patch?) and for the forward FLOPs of one 32×32 image (how many tokens are
 #    left?). Then measure with `bench.forward_flops` on the meta device and give FLOPs(patch 2) / FLOPs(patch 4).
+# 6. **Build it.** Write `dynamic_block(block, x, hw)`, the forward pass of a *dynamic* WeightFormer block in
+#    evaluation mode, assembled from the weights its two layers predict for each image:
+#    `block.dwc.predicted_kernels(m)` (K0 + K̂, `(B, C, 3, 3)`, for the token map `m` `(B, C, H, W)`) applied with
+#    one grouped convolution and the bias `block.dwc.b` (chapter 03), and `block.linear1.predicted_weight(h, hw)`
+#    (W0 + Ŵ, `(B, C, 4C)`) applied as `h @ W + block.linear1.b` (chapter 02), with the norms, GELU, `linear2` and
+#    the residual stream as in section 2 (quirk 1 included). Do not call `block`, `block.dwc` or `block.linear1`
+#    themselves. The checker compares your function with `block(x, hw)` on random blocks and says which step differs.
+# 7. **Predicted before section 4, now measured.** You wrote your guess in `prediction_7` before section 4. Measure
+#    DeiT-T's counted forward FLOPs at 1024 px divided by those at 224 px (`flops` of section 4 on a meta copy).
 
 # %%
 from wf_lessons.exercises import ch04
@@ -1018,6 +1045,36 @@ print(f"FLOPs patch 2 / patch 4 = {answer_5:.3f}")
 
 # %% tags=["nbval-check-output"]
 ch04.check_exercise(5, answer_5)
+
+# %% tags=["solution", "build"]
+# hint: x = block.norm1(x) first; the map is x.transpose(1, 2).reshape(B, C, H, W); fold the batch into the groups
+def dynamic_block(block, x, hw):
+    x = block.norm1(x)  # quirk 1: the residual stream itself is replaced
+    b, n, c = x.shape
+    m = x.transpose(1, 2).reshape(b, c, *hw)  # (B, N, C) -> (B, C, H, W)
+    kernels = block.dwc.predicted_kernels(m)  # K0 + K̂: (B, C, 3, 3)
+    y = F.conv2d(m.reshape(1, b * c, *hw), kernels.reshape(b * c, 1, 3, 3), block.dwc.b.repeat(b),
+                 padding=1, groups=b * c).reshape(b, c, *hw)  # one kernel per (image, channel)
+    x = x + y.flatten(2).transpose(1, 2)
+    h = block.norm2(x)
+    h = h @ block.linear1.predicted_weight(h, hw) + block.linear1.b  # W0 + Ŵ: one (C, 4C) weight per image
+    return x + block.linear2(F.gelu(h))  # drop-path is the identity in evaluation mode
+
+
+answer_6 = dynamic_block
+
+# %% tags=["nbval-check-output"]
+ch04.check_exercise(6, answer_6)
+
+# %% tags=["solution"]
+# hint: flops(meta_copy(build_model("deit-t")), side, "meta") for side = 1024 and side = 224
+deit_t_meta = meta_copy(build_model("deit-t"))
+answer_7 = flops(deit_t_meta, 1024, "meta") / flops(deit_t_meta, 224, "meta")
+print(f"DeiT-T, 224 -> 1024 px: tokens ×{(1024 // 16) ** 2 / (224 // 16) ** 2:.1f}, FLOPs ×{answer_7:.1f}")
+
+# %% tags=["nbval-check-output"]
+ch04.check_prediction(7, prediction_7)
+ch04.check_exercise(7, answer_7)
 
 # %% [markdown]
 # ## References

@@ -128,7 +128,7 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     assert capsys.readouterr().out.startswith(printed)
 
 
-CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 5), (ch05, 4), (ch06, 5), (ch07, 4)]
+CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 7), (ch05, 4), (ch06, 5), (ch07, 4)]
 
 
 @pytest.mark.parametrize(("module", "count"), CHECKERS)
@@ -278,6 +278,27 @@ def test_ch04_accepts_right_answers_only():
     assert ch04.check_exercise(4, 0.14) and not ch04.check_exercise(4, 0.16)  # 12 blocks of 4·d·N² FLOPs: 0.142
     assert 3.5 < ch04._patch_flop_ratio() < 4.0  # 4× fewer tokens; the patch embedding's work does not shrink
     assert ch04.check_exercise(5, ch04._patch_flop_ratio()) and not ch04.check_exercise(5, 4.0)
+    assert 21 < ch04._deit_t_growth() < 440  # between the tokens' growth and its square
+    assert ch04.check_exercise(7, ch04._deit_t_growth()) and not ch04.check_exercise(7, 20.9)
+    assert ch04.check_prediction(7, "80") and not ch04.check_prediction(7, "440")
+
+
+@pytest.mark.parametrize(
+    ("slip", "message"),
+    [
+        ({"overwrite": False}, "x = LN1(x)"),
+        ({"conv_bias": False}, "block.dwc.b"),
+        ({"linear_bias": False}, "block.linear1.b"),
+        ({"predicted": False}, "not by W0 alone"),
+    ],
+)
+def test_ch04_build_exercise_names_each_slip(capsys, slip, message):
+    assert ch04.check_exercise(6, ch04._assembled)
+    capsys.readouterr()
+    assert not ch04.check_exercise(6, lambda block, x, hw: ch04._assembled(block, x, hw, **slip))
+    assert message in capsys.readouterr().out
+    assert not ch04.check_exercise(6, lambda block, x, hw: block(x, hw)[0])  # one image's tokens: the wrong shape
+    assert "expected tokens (B, N, C)" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------- chapter 05

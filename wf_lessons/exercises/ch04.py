@@ -1,16 +1,20 @@
-"""Chapter 04 exercises: parameters of a WeightFormer, where attention's FLOPs take over, the dynamic blocks."""
+"""Chapter 04 exercises: parameters of a WeightFormer, where attention's FLOPs take over, the dynamic blocks, a
+dynamic block assembled from its predicted weights, and a prediction of how DeiT's FLOPs grow."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from wf_lessons import bench, complexity
-from wf_lessons.exercises import check_number, report, wrong_type
-from wf_lessons.models import build_model, count_parameters, reference_dynamic_blocks
+from wf_lessons.exercises import check_callable, check_number, judge_prediction, report, wrong_type
+from wf_lessons.models import WeightFormerBlock, build_model, count_parameters, reference_dynamic_blocks
 
-__all__ = ["check_exercise"]
+__all__ = ["check_exercise", "check_prediction"]
 
 
 @functools.cache
@@ -33,6 +37,79 @@ def _patch_flop_ratio() -> float:
     return counts[0] / counts[1]
 
 
+@functools.cache
+def _deit_t_growth() -> float:
+    """DeiT-T's counted forward FLOPs at 1024 px over those at 224 px (meta device, math backend)."""
+    torch.manual_seed(0)
+    model = build_model("deit-t").eval().to("meta")
+    counts = [bench.forward_flops(model, torch.zeros(1, 3, side, side, device="meta")) for side in (224, 1024)]
+    return counts[1] / counts[0]
+
+
+def _assembled(block: WeightFormerBlock, x: Tensor, hw: tuple[int, int], *, overwrite: bool = True,
+               conv_bias: bool = True, linear_bias: bool = True, predicted: bool = True) -> Tensor:
+    """A dynamic block's forward from its predicted weights; the switches make the usual slips, to name them."""
+    stream = block.norm1(x)
+    b, n, c = x.shape
+    m = stream.transpose(1, 2).reshape(b, c, *hw)  # (B, C, H, W)
+    kernels = block.dwc.predicted_kernels(m).reshape(b * c, 1, 3, 3)
+    bias = block.dwc.b.repeat(b) if conv_bias else None
+    y = F.conv2d(m.reshape(1, b * c, *hw), kernels, bias, padding=1, groups=b * c).reshape(b, c, *hw)
+    x = (stream if overwrite else x) + y.flatten(2).transpose(1, 2)
+    h = block.norm2(x)
+    weight = block.linear1.predicted_weight(h, hw) if predicted else block.linear1.static_weight()
+    h = h @ weight + (block.linear1.b if linear_bias else 0)
+    return x + block.linear2(F.gelu(h))
+
+
+def _check_dynamic_block(answer: Callable[..., Tensor]) -> tuple[bool, str]:
+    gen = torch.Generator().manual_seed(6)
+    for c, hw in ((8, (4, 6)), (16, (5, 5)), (12, (2, 2))):
+        torch.manual_seed(c)
+        block = WeightFormerBlock(c, dynamic=True).eval()
+        with torch.no_grad():  # weights far from their initialisation, so that every step and quirk shows
+            for p in block.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+        x = torch.randn(2, hw[0] * hw[1], c, generator=gen) * 2 + 1  # scale and offset: LN1 changes the stream
+        with torch.no_grad():
+            expected = block(x, hw)
+            got = answer(block, x, hw)
+        if not isinstance(got, Tensor) or got.shape != expected.shape:
+            shape = tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__
+            return False, (f"for x of shape {tuple(x.shape)} expected tokens (B, N, C) = {tuple(expected.shape)}, "
+                           f"got {shape}")
+        if torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
+            continue
+        slips = {
+            "quirk 1: the dynamic block replaces the stream, x = LN1(x), before adding the convolution's output":
+                {"overwrite": False},
+            "add the convolution's bias block.dwc.b (one per channel, repeated for every image)": {"conv_bias": False},
+            "add the linear layer's bias block.linear1.b": {"linear_bias": False},
+            "multiply by the predicted weight W0 + Ŵ (block.linear1.predicted_weight), not by W0 alone":
+                {"predicted": False},
+        }
+        with torch.no_grad():
+            for advice, switches in slips.items():
+                if torch.allclose(got, _assembled(block, x, hw, **switches), atol=1e-4, rtol=1e-4):
+                    return False, f"not quite: {advice}"
+        return False, (f"not quite: for C = {c} on a {hw[0]}×{hw[1]} grid your output differs from the block's by up "
+                       f"to {(got - expected).abs().max():.3g}")
+    return True, "correct: a dynamic block is the two predicted weights applied in turn, around an overwritten stream"
+
+
+def check_prediction(number: int, prediction: object) -> bool:
+    """Compare a prediction written before section 4 with the measurement (exercise 7: ``"21"``, ``"80"`` or
+    ``"440"``, about how much DeiT-T's counted FLOPs grow from 224 px to 1024 px)."""
+    if number != 7:
+        raise ValueError(f"chapter 04 has a prediction for exercise 7 only, got {number!r}")
+    options = ("21", "80", "440")
+    growth = _deit_t_growth()
+    outcome = min(options, key=lambda o: abs(float(o) / growth - 1))
+    return judge_prediction(number, prediction, outcome, options,
+                            why="at 196 tokens attention is a small part of a ViT block (N < 6·d); its N² term takes "
+                                "over only at larger N, so the growth lies between the linear and the quadratic")
+
+
 def check_exercise(number: int, answer: object) -> bool:
     """Check an answer to an exercise of chapter 04; prints why, returns True when it is right.
 
@@ -45,9 +122,13 @@ def check_exercise(number: int, answer: object) -> bool:
        of its 12 blocks, to two decimals (a float within 0.01).
     5. The ratio of ``wf-cifar``'s counted forward FLOPs on one 32×32 image at patch 2 to those at patch 4, after
        predicting it in words (a float).
+    6. A function ``dynamic_block(block, x, hw)``: a dynamic block's forward in evaluation mode, assembled from the
+       kernels and the weight its two layers predict (a callable, built).
+    7. DeiT-T's counted forward FLOPs at 1024 px over those at 224 px (a float; predicted before section 4, see
+       :func:`check_prediction`).
     """
-    if number not in (1, 2, 3, 4, 5):
-        raise ValueError(f"chapter 04 has exercises 1, 2, 3, 4 and 5, got {number!r}")
+    if number not in (1, 2, 3, 4, 5, 6, 7):
+        raise ValueError(f"chapter 04 has exercises 1 to 7, got {number!r}")
     if answer is None:
         return report(number, False, "no answer yet")
     if number == 1:
@@ -64,6 +145,13 @@ def check_exercise(number: int, answer: object) -> bool:
             ok, message = True, f"correct: {expected}"
         else:
             ok, message = False, "not quite: the reference makes block i dynamic when (i + 2) % 3 == 0"
+    elif number == 6:
+        ok, message = check_callable(answer, _check_dynamic_block, signature="dynamic_block(block, x, hw)")
+    elif number == 7:
+        expected = _deit_t_growth()
+        ok, message = check_number(answer, expected, integer=False, rel_tol=1e-6,
+                                   correct=f"{expected:.1f}: between the tokens' growth (linear layers) and its square "
+                                           "(attention)")
     elif number == 5:
         expected = _patch_flop_ratio()
         correct = f"{expected:.3f}: 4× fewer tokens, and every block is linear in N"
