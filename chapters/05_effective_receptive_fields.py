@@ -26,7 +26,8 @@
 # 03). Pairing each predictor with the *static* version of the other layer, so that one predictor is measured at a
 # time, is this chapter's choice, not the paper's. The outside-share number is the course's addition.
 #
-# Everything reusable lives in `wf_lessons.erf`.
+# Everything reusable lives in `wf_lessons.erf`. Symbols follow the course's [notation table](paper_notes.md#notation)
+# (p the patch size, an h×w token grid for an H×W image, W0 + Ŵ and K0 + K̂ the dynamic layers' weights).
 
 # %%
 import inspect
@@ -172,6 +173,18 @@ for ax, image, label in zip(axes, images_u8, labels):
 plt.show()
 
 # %% [markdown]
+# **Predict first (exercise 6).** Before you read section 4: at initialisation, which of the two released dynamic
+# layers puts the larger share of the ERF's mass outside the static field: the dynamic linear layer (`bilateral`,
+# with static depthwise convs) or the dynamic depthwise convolution (`adaptive`, with static linear layers), or do
+# they reach about as far (within a factor of 10)? Think back to chapters 02 and 03: how large is each layer's
+# prediction next to its static weight when the network is built? Write your guess in the cell below; section 4
+# measures it for every predictor, and exercise 6 on small models.
+
+# %% tags=["predict"]
+# answered in: 4. Fig. 3 at initialisation
+prediction_6 = None  # your guess: "linear", "dwc" or "about the same"
+
+# %% [markdown]
 # ## 4. Fig. 3 at initialisation
 #
 # The columns of the paper's figure, as `wf_lessons.erf.figure3_models` lists them: the ViT baseline, the static
@@ -211,7 +224,7 @@ erf.plot_erf_grid(raw_maps, shares, boxes)
 plt.show()
 
 # %% [markdown]
-# **What the first row shows.** The static model is light blue outside its box: not small, exactly zero. Every
+# **What the figure shows.** The static model is light blue outside its box: not small, exactly zero. Every
 # predictor, linear or DWC, lights up the whole image already at initialisation, and so does the ViT. But look at
 # the numbers printed on the panels: the *linear* predictors put only a tiny share of the mass outside the box,
 # the *DWC* predictors a share orders of magnitude larger. The `x^0.2` display makes both look like a "global
@@ -261,8 +274,8 @@ for label in [label for label in ZOO if label.startswith(("lin ", "dwc "))]:
 # Fig. 3's second row shows the same models after training. The course ships three trained models with the package
 # (`wf_lessons.pretrained`, chapter 07 tells how they were made): the `released` WeightFormer, its all-static
 # control and the same-size DeiT, each trained for 15 epochs on the whole CIFAR-10 training set on one CPU thread
-# (the `cpu` preset of `wf_lessons.train`). They load in a second; nothing is trained here. The other columns have
-# no trained model, so their second-row panels stay empty.
+# (the `cpu` preset of `wf_lessons.train`). They load in a second; nothing is trained here. The other columns of
+# section 4 have no trained model, so the figure below shows these three only, before and after training.
 
 # %%
 from wf_lessons import pretrained
@@ -279,7 +292,8 @@ raw_maps["after training"] = {label: erf.effective_receptive_field(model, images
                               for label, model in trained_models.items()}
 shares["after training"] = {label: erf.outside_share(m, trained_models[label])
                             for label, m in raw_maps["after training"].items()}
-erf.plot_erf_grid(raw_maps, shares, boxes)
+pairs = {row: {label: maps[label] for label in trained_models} for row, maps in raw_maps.items()}  # both rows
+erf.plot_erf_grid(pairs, shares, boxes)
 plt.show()
 
 # %% [markdown]
@@ -289,7 +303,7 @@ plt.show()
 # shared rows and columns feed two bins, hence two taps of every kernel, and at initialisation, when the predicted
 # part of each kernel is large (section 4), that structure shows through. Training makes the maps smooth around a
 # local peak. On this chapter's grid the shared lines fall here (look for them in the `dwc adaptive` and
-# `dwc amp_dir` panels of the first row):
+# `dwc amp_dir` panels of section 4's figure):
 
 # %%
 from wf_lessons.dynamic_dwconv import adaptive_pool_bins
@@ -358,6 +372,11 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 # %% [markdown]
 # ## Summary
 #
+# **Main result:** the all-static model's effective receptive field is exactly zero outside the theoretical field of
+# its stacked 3×3 convolutions, while every predictor, and the ViT, reaches outside it already at initialisation;
+# how far differs by orders of magnitude (the dynamic depthwise convolutions start mostly predicted, the dynamic
+# linear layers almost static), which the `x^0.2` display hides.
+#
 # - The reference ERF: the channel sum of the ReLU of the central output token of the last feature map,
 #   back-propagated to the pixels; ReLU of the gradient, summed over RGB, averaged over images
 #   (`erf.effective_receptive_field`). The display `x^0.2 / max` is separate (`erf.display_map`) and lifts tiny
@@ -388,6 +407,16 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 #    (`True` or `False`)?
 # 4. Under the `x^0.2 / max` display, at what fraction of full brightness is a pixel whose raw value is 1e-10 of
 #    the maximum drawn? (A float.)
+# 5. **Build it.** Write `erf_map(model, images)`, the raw ERF map `(H, W)` of section 1 for a batch of float
+#    images `(B, 3, H, W)`, without `erf.effective_receptive_field`: the channel sum of the ReLU of the central
+#    token `(h // 2, w // 2)` of `model.forward_features`, back-propagated to the pixels (`torch.autograd.grad`),
+#    ReLU of the gradient, summed over RGB and averaged over the images. The checker compares it with the package
+#    on small random models and says which step differs.
+# 6. **Predicted before section 4, now measured.** You wrote your guess in `prediction_6` before section 4. Measure
+#    it on small models: build two WeightFormers `WeightFormer(img_size=32, patch_size=2, embed_dim=16, depth=3)`
+#    with the seed set to 0 before each, one with `linear_predictor="bilateral", dwc_predictor="static"`, one with
+#    `linear_predictor="static", dwc_predictor="adaptive"`, and give the ratio of their outside shares (the DWC
+#    model's over the linear model's) on the random images `images_toy` of section 2.
 
 # %%
 from wf_lessons.exercises import ch05
@@ -432,6 +461,37 @@ answer_4 = erf.display_map(torch.tensor([[1e-10, 1.0]]))[0, 0].item()  # (1e-10)
 
 # %% tags=["nbval-check-output"]
 ch05.check_exercise(4, answer_4)
+
+# %% tags=["solution", "build"]
+# hint: x = images.detach().requires_grad_(True); F = model.forward_features(x); score = F[:, :, h // 2, w // 2]...
+def erf_map(model, images):
+    x = images.detach().clone().requires_grad_(True)  # (B, 3, H, W): the pixels we differentiate by
+    features = model.forward_features(x)  # (B, C, h, w)
+    h, w = features.shape[-2:]
+    score = features[:, :, h // 2, w // 2].relu().sum()  # ReLU, sum over channels (and images)
+    (grad,) = torch.autograd.grad(score, x)  # (B, 3, H, W)
+    return grad.relu().sum(dim=(0, 1)) / images.shape[0]  # ReLU, sum over images and RGB, mean over images
+
+
+answer_5 = erf_map
+
+# %% tags=["nbval-check-output"]
+ch05.check_exercise(5, answer_5)
+
+# %% tags=["solution"]
+# hint: erf.outside_share(erf.effective_receptive_field(model, images_toy), model) for each of the two models
+toy_shares = {}
+for layer_kind, predictors in (("linear", {"linear_predictor": "bilateral", "dwc_predictor": "static"}),
+                               ("dwc", {"linear_predictor": "static", "dwc_predictor": "adaptive"})):
+    torch.manual_seed(0)
+    model = WeightFormer(img_size=32, patch_size=2, embed_dim=16, depth=3, **predictors)
+    toy_shares[layer_kind] = erf.outside_share(erf.effective_receptive_field(model, images_toy), model)
+answer_6 = toy_shares["dwc"] / toy_shares["linear"]
+print({kind: f"{share:.2e}" for kind, share in toy_shares.items()}, f"ratio {answer_6:.2e}")
+
+# %% tags=["nbval-check-output"]
+ch05.check_prediction(6, prediction_6)
+ch05.check_exercise(6, answer_6)
 
 # %% [markdown]
 # ## References

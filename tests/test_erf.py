@@ -172,13 +172,35 @@ def test_plot_helpers_draw_every_panel_with_its_share():
     shares = {"init": {"a": 0.0, "b": 0.25}, "trained": {"a": 1e-7}}
     fig = erf.plot_erf_grid(maps, shares, boxes={"a": erf.RFBox(2, 6, 2, 6)})
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    *panels, bar = fig.axes  # 2 rows × 2 models, then the colour bar
-    assert len(panels) == 4 and sorted(texts) == ["no model", "out 0 (exact)", "out 1.0e-07", "out 25.0%"]
-    assert bar.get_ylabel().startswith("x^0.2 / max") and not panels[3].images
+    *panels, bar = fig.axes  # a, b on the first line, a on the second (no empty panel for b), then the colour bar
+    assert len(panels) == 3 and all(ax.images for ax in panels)
+    assert [ax.get_title() for ax in panels] == ["a", "b", "a"]
+    assert [ax.get_ylabel() for ax in panels] == ["init", "", "trained"]
+    assert sorted(texts) == ["out 0 (exact)", "out 1.0e-07", "out 25.0%"]
+    assert bar.get_ylabel().startswith("x^0.2 / max")
+    assert len(panels[0].patches) == 1 and not panels[1].patches  # the box of "a" only
     plt.close(fig)
     fig = erf.plot_outside_shares(shares)
     assert len(fig.axes[0].patches) == 3 and [t.get_text() for t in fig.axes[0].texts] == ["0"]
     plt.close(fig)
+
+
+def test_erf_grid_wraps_long_rows_and_stays_within_the_notebook_width():
+    matplotlib.use("Agg")
+    names = [f"model {i}" for i in range(12)]
+    fig = erf.plot_erf_grid({"at initialisation": {n: torch.rand(8, 8) for n in names}})
+    *panels, _ = fig.axes
+    assert len(panels) == 12  # two full lines of six
+    assert [ax.get_ylabel() for ax in panels if ax.get_ylabel()] == ["at initialisation"] * 2
+    assert fig.get_size_inches()[0] <= 14  # inches, at 100 dpi at most 1,400 px as the notebook renders it
+    plt.close(fig)
+    fig = erf.plot_erf_grid({"row": {n: torch.rand(8, 8) for n in names[:7]}}, columns=3)
+    assert len([ax for ax in fig.axes if ax.images]) == 7 and len(fig.axes) == 8  # 3 + 3 + 1 panels, the colour bar
+    plt.close(fig)
+    with pytest.raises(ValueError, match="columns"):
+        erf.plot_erf_grid({"row": {"a": torch.rand(8, 8)}}, columns=0)
+    with pytest.raises(ValueError, match="maps is empty"):
+        erf.plot_erf_grid({"row": {}})
 
 
 def test_figure3_models_cover_every_predictor_once_and_build():

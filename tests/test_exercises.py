@@ -128,7 +128,7 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     assert capsys.readouterr().out.startswith(printed)
 
 
-CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 7), (ch05, 4), (ch06, 5), (ch07, 4)]
+CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 7), (ch05, 6), (ch06, 5), (ch07, 4)]
 
 
 @pytest.mark.parametrize(("module", "count"), CHECKERS)
@@ -306,6 +306,29 @@ def test_ch04_build_exercise_names_each_slip(capsys, slip, message):
 def test_ch05_accepts_right_answers_only(number, right, wrong):
     assert ch05.check_exercise(number, right) is True
     assert ch05.check_exercise(number, wrong) is False
+
+
+@pytest.mark.parametrize(
+    ("slip", "message"),
+    [
+        ({"relu_grad": False}, "ReLU the gradient before summing"),
+        ({"absolute": True}, "not take its absolute value"),
+        ({"mean": False}, "average over the images"),
+        ({"relu_score": False}, "ReLU to the central token's channels"),
+    ],
+)
+def test_ch05_build_exercise_names_each_slip(capsys, slip, message):
+    assert ch05.check_exercise(5, ch05._erf_variant)
+    capsys.readouterr()
+    assert not ch05.check_exercise(5, lambda model, images: ch05._erf_variant(model, images, **slip))
+    assert message in capsys.readouterr().out
+
+
+def test_ch05_prediction_and_its_measurement():
+    shares = ch05._released_shares()
+    assert shares["dwc"] > 10 * shares["linear"] > 0  # the DWC starts far more predicted than the linear layer
+    assert ch05.check_exercise(6, shares["dwc"] / shares["linear"]) and not ch05.check_exercise(6, 1.0)
+    assert ch05.check_prediction(6, "dwc") and not ch05.check_prediction(6, "about the same")
 
 
 # ------------------------------------------------------------------------------------------------- chapter 07

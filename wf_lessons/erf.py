@@ -364,39 +364,46 @@ def plot_erf_grid(
     boxes: Mapping[str, RFBox] | None = None,
     panel_size: float = 1.9,
     cmap: str = "Greys",
+    columns: int = 6,
 ):
-    """A grid like the paper's Fig. 3: one row per entry of ``maps`` (e.g. before / after training), one column
-    per model. ``maps[row][model]`` is a raw map ``(H, W)``; each panel shows :func:`display_map` of it (light =
-    low, exact zeros light blue), with a colour bar; a model missing from a row gets an empty panel saying so.
-    ``shares[row][model]`` (optional) is printed on the panel; ``boxes[model]`` (optional) is drawn as a dashed red
-    outline (the theoretical receptive field). Returns the matplotlib Figure.
+    """A compact grid like the paper's Fig. 3: for each entry of ``maps`` (a row label such as "at initialisation"
+    or "after training"), its models' panels in order, at most ``columns`` to a line (a row with more models wraps
+    onto further lines). ``maps[row][model]`` is a raw map ``(H, W)``; each panel shows :func:`display_map` of it
+    (light = low, exact zeros light blue) under the model's name, and the row label stands beside the first panel of
+    each line. Only maps that exist are drawn: a row with fewer models leaves the rest of its line blank, never an
+    empty panel. One colour bar for all panels. ``shares[row][model]`` (optional) is printed on the panel;
+    ``boxes[model]`` (optional) is drawn as a dashed red outline (the theoretical receptive field). Returns the
+    matplotlib Figure, ``panel_size`` inches per panel (6 columns of 1.9 inches fit a notebook's width).
     """
     import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.patches import Rectangle
 
     rows = list(maps)
-    if not rows:
+    if not rows or not any(maps[row] for row in rows):
         raise ValueError("maps is empty: expected {row label: {model name: raw map (H, W)}}")
-    columns = list(dict.fromkeys(name for row in rows for name in maps[row]))
-    fig, axes = plt.subplots(
-        len(rows), len(columns), figsize=(panel_size * len(columns), panel_size * len(rows) + 0.4), squeeze=False
-    )
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"columns must be a positive int, got {columns!r}")
+    width = min(columns, max(len(maps[row]) for row in rows))
+    lines = [(row, list(maps[row])[start : start + width]) for row in rows
+             for start in range(0, len(maps[row]), width)]  # (row label, the models on this line)
+    fig, axes = plt.subplots(len(lines), width, figsize=(panel_size * width + 1.1, (panel_size + 0.25) * len(lines)),
+                             squeeze=False, layout="constrained")
     colormap = erf_colormap(cmap)
-    for i, row in enumerate(rows):
-        for j, name in enumerate(columns):
-            ax = axes[i, j]
+    image = None
+    for i, (row, names) in enumerate(lines):
+        for j, ax in enumerate(axes[i]):
+            if j >= len(names):
+                ax.remove()  # blank space at the end of a short line, not an empty panel
+                continue
+            name = names[j]
             ax.set_xticks([])
             ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=11)
+            ax.set_title(name, fontsize=10)
             if j == 0:
-                ax.set_ylabel(row, fontsize=11)
-            if name not in maps[row]:
-                ax.text(0.5, 0.5, "no model", ha="center", va="center", transform=ax.transAxes, fontsize=9)
-                continue
+                ax.set_ylabel(row, fontsize=10)
             shown = display_map(maps[row][name]).numpy()
-            ax.imshow(np.ma.masked_equal(shown, 0.0), cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
+            image = ax.imshow(np.ma.masked_equal(shown, 0.0), cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
             if boxes is not None and name in boxes:
                 b = boxes[name]
                 ax.add_patch(
@@ -410,11 +417,8 @@ def plot_erf_grid(
                     0.03, 0.03, f"out {_format_share(shares[row][name])}", transform=ax.transAxes, fontsize=7,
                     color="white", bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0},
                 )
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
-    mappable = next((image for ax in axes.flat for image in ax.images), None)
-    if mappable is not None:
-        bar = fig.colorbar(mappable, cax=fig.add_axes((0.92, 0.15, 0.012, 0.7)))
-        bar.set_label("x^0.2 / max  (exact 0: light blue)", fontsize=10)
+    bar = fig.colorbar(image, ax=[ax for ax in fig.axes if ax.images], shrink=0.9, aspect=12 * len(lines))
+    bar.set_label("x^0.2 / max  (exact 0: light blue)", fontsize=9)
     return fig
 
 
