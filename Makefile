@@ -5,6 +5,7 @@
 #   make chapters   re-render every chapter notebook from its .py source, outputs included
 #   make student    write chapters/student/NN_slug.ipynb: the chapters with exercise solutions replaced by stubs
 #   make data       get CIFAR-10 (download, or CIFAR10_ARCHIVE=path/to/cifar10-jpg.tar.gz to extract one)
+#   make wheel-test build the wheel, install it into a fresh environment, run the coursework smoke test (after data)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,7 +16,7 @@ CHAPTERS ?=
 # JupyterLab refuses to run as root (containers) unless told to
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test lint chapters student data browser-test
+.PHONY: setup lab test lint chapters student data browser-test wheel-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +57,9 @@ data: setup
 # every widget moved, screenshots in .browser-test/. Skipped with a hint when Chromium or Playwright is missing.
 browser-test: setup
 	$(PY) -m pytest tests/browser -m browser $(PYTEST_ARGS)
+
+# The install path a student takes: the wheel built from a copy of the checkout, installed into a fresh virtual
+# environment in a temporary folder (torch hard-linked from this .venv, everything else resolved by pip), and the
+# coursework smoke test run from an empty folder (tests/wheel/run.py, which says what it checks). Needs `make data`.
+wheel-test: setup
+	$(PY) tests/wheel/run.py --torch-from $(VENV) $(WHEEL_TEST_ARGS)
