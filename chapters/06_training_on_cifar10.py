@@ -35,7 +35,8 @@
 # Everything reusable lives in `wf_lessons.train` (the loop, its command line, checkpoints, run logs),
 # `wf_lessons.augment` (the batched augmentations) and `wf_lessons.data` (the tensors and the device loader).
 # Long runs are commands, not cells: the chapter loads their run logs from `data/runs/` and prints the command that
-# made each one. In quick mode the live run is a tiny model for a few steps on a slice of the data.
+# made each one. In quick mode the live run is a tiny model for a few steps on a slice of the data. Symbols follow
+# the course's [notation table](paper_notes.md#notation) (W0 + Ŵ and K0 + K̂: the static and predicted weights).
 
 # %%
 import glob
@@ -339,21 +340,27 @@ for name in ("wf-cifar", "deit-cifar"):
 # exploratory run out of the committed logs, and its checkpoint goes to a temporary folder (section 5 uses it). In
 # quick mode it is a tiny WeightFormer on a slice of the training set for a few steps: the point is to see the
 # loop run, not the accuracy. Without quick mode it runs the whole `quick-cpu` recipe on a CPU, or a shortened
-# `gpu` recipe on a GPU.
+# `gpu` recipe on a GPU. `progress=False` turns off the progress bar and the epoch lines: in a notebook the bar is
+# a widget (`tqdm.auto`), which would be stored in the notebook and which `TQDM_DISABLE` does not switch off there;
+# the cell prints one line per epoch from the run log instead (the command line, `python -m wf_lessons.train`,
+# shows both).
 
 # %%
 scratch = Path(tempfile.mkdtemp())  # the live run's checkpoint goes here, not into data/checkpoints
 if QUICK:
     live_config = train.TrainConfig(
         model="wf-cifar-tiny", preset="quick-cpu", epochs=2, train_per_class=250, eval_per_class=50,
-        device="cpu", write_log=False, checkpoint_dir=scratch,
+        device="cpu", write_log=False, checkpoint_dir=scratch, progress=False,
     )
 elif DEVICE.type == "cuda":
     live_config = train.TrainConfig(model="wf-cifar", preset="gpu", epochs=10, write_log=False,
-                                    checkpoint_dir=scratch)
+                                    checkpoint_dir=scratch, progress=False)
 else:
-    live_config = train.TrainConfig(preset="quick-cpu", write_log=False, checkpoint_dir=scratch)
+    live_config = train.TrainConfig(preset="quick-cpu", write_log=False, checkpoint_dir=scratch, progress=False)
 live = train.train(live_config)
+for e in live["epochs"]:
+    print(f"epoch {e['epoch']}/{live_config.epochs}: train loss {e['train_loss']:.4f} acc {e['train_acc']:.4f} | "
+          f"test loss {e['test_loss']:.4f} acc {e['test_acc']:.4f}")
 print(f"final test accuracy ({live['test_images']:,} test images): {live['test_acc']:.3f} "
       f"after {live['train_s']:.0f} s of training")
 
@@ -383,6 +390,17 @@ ax2.legend()
 plt.suptitle(f"live run: {live['model']}, {live['data']['train_images']:,} training images")
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# **Predict first (exercise 7).** Before you read section 4: the `cpu` preset trained three models of about the
+# same size for 15 epochs on the whole training set, three seeds each: the WeightFormer `wf-cifar-cpu`, the same
+# network with every block static (`dynamic_blocks=()`, no predicted weights at all: "all-static") and the DeiT
+# `deit-cifar-cpu`. Which reaches the highest test accuracy, averaged over its seeds? Write your guess in the cell
+# below; section 4 shows the runs, and exercise 7 reads the answer from their logs.
+
+# %% tags=["predict"]
+# answered in: 4. The committed runs, side by side
+prediction_7 = None  # your guess: "wf-cifar-cpu", "all-static" or "deit-cifar-cpu"
 
 # %% [markdown]
 # ## 4. The committed runs, side by side
@@ -513,61 +531,66 @@ plt.show()
 #
 # Every dynamic block of a WeightFormer predicts, from the image in hand, a correction Ŵ to its first MLP weight
 # (C×4C, chapter 02) and to its 3×3 depthwise kernels (chapter 03). `models.predicted_weights(model, images)`
-# returns, per dynamic block, the weights actually applied: `W0 + Ŵ` and `K0 + D`. Subtracting the static parts
-# shows what the image changed. Pick a test image and a dynamic block below (in a live JupyterLab the controls are
-# interactive; the static picture is image 0).
+# returns, per dynamic block, the weights actually applied: `W0 + Ŵ` and `K0 + K̂`. Subtracting the static parts
+# shows what the image changed. Pick a test image and a dynamic block below: the figure just below the code is the
+# first state (image 0, the first dynamic block), which static copies of the notebook show too; in JupyterLab each
+# change of the controls redraws the figure under them.
 
 # %%
 import ipywidgets as widgets
+
+from wf_lessons.interactive import figure_controls
 
 assert isinstance(inspected, WeightFormer)
 dynamic = list(inspected.dynamic_blocks)
 
 
 def show_prediction(index: int = 0, block: int = dynamic[0]) -> None:
+    """Test image ``index``, the model's top-5 prediction, and what it changed in dynamic block ``block``: K̂ of
+    the first 16 depthwise kernels and the linear layer's Ŵ."""
     image = data.normalize(subset_images[index : index + 1]).to(DEVICE)
     layer = inspected.blocks[block]
     with torch.no_grad():
         probs = inspected(image).softmax(1)[0].cpu()
         weights = predicted_weights(inspected, image)[block]
-        delta_w = (weights["linear"][0] - layer.linear1.static_weight()).cpu()  # (C, 4C): Ŵ for this image
-        kernels = weights["dwc"][0].cpu()  # (C, 3, 3): K0 + D
-        delta_k = kernels - layer.dwc.static_kernel.squeeze(1).cpu()  # (C, 3, 3): D for this image
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3), gridspec_kw={"width_ratios": [1, 1.3, 1.6, 1.6]})
+        w_hat = (weights["linear"][0] - layer.linear1.static_weight()).cpu()  # (C, 4C): Ŵ for this image
+        kernels = weights["dwc"][0].cpu()  # (C, 3, 3): K0 + K̂
+        k_hat = kernels - layer.dwc.static_kernel.squeeze(1).cpu()  # (C, 3, 3): K̂ for this image
+    fig, axes = plt.subplots(1, 4, figsize=(13.5, 3.3), width_ratios=[1, 1.2, 1.2, 2.6], layout="constrained")
     axes[0].imshow(subset_images[index].permute(1, 2, 0))
-    axes[0].set_title(f"#{index}: true {data.CLASSES[subset_labels[index]]}", fontsize=8)
+    axes[0].set_title(f"#{index}: true {data.CLASSES[subset_labels[index]]}", fontsize=9)
     axes[0].axis("off")
     top = probs.argsort(descending=True)[:5]
     axes[1].barh([data.CLASSES[i] for i in top.tolist()][::-1], probs[top].tolist()[::-1])
     axes[1].set_xlim(0, 1)
-    axes[1].set_title("prediction", fontsize=8)
+    axes[1].set_xlabel("probability")
+    axes[1].set_title("prediction (top 5)", fontsize=9)
     c = kernels.shape[0]
-    show = min(16, c)
-    tiles = delta_k[:show].reshape(2, show // 2, 3, 3).permute(0, 2, 1, 3).reshape(6, 3 * (show // 2))
-    limit = delta_k[:show].abs().max()
+    side = 4 if c >= 16 else 2  # a side × side grid of 3×3 kernels
+    show = side * side
+    tiles = k_hat[:show].reshape(side, side, 3, 3).permute(0, 2, 1, 3).reshape(3 * side, 3 * side)
+    limit = k_hat[:show].abs().max()
     shown = axes[2].imshow(tiles, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    for x in range(3, 3 * (show // 2), 3):  # white lines between the 3×3 kernels
+    for x in range(3, 3 * side, 3):  # white lines between the 3×3 kernels
         axes[2].axvline(x - 0.5, color="white", lw=2)
-    axes[2].axhline(2.5, color="white", lw=2)
-    fig.colorbar(shown, ax=axes[2], fraction=0.03, pad=0.02)
-    axes[2].set_title(f"block {block}: predicted change D,\nfirst {show} DWC kernels (3×3 each)", fontsize=8)
+        axes[2].axhline(x - 0.5, color="white", lw=2)
+    fig.colorbar(shown, ax=axes[2], shrink=0.9, label="tap value")
+    axes[2].set_title(f"block {block}: K̂ of DWC channels 0–{show - 1}\n(3×3 each, row by row)", fontsize=9)
     axes[2].axis("off")
-    limit = delta_w.abs().max()
-    axes[3].imshow(delta_w[:, : 2 * c], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    axes[3].set_title(f"block {block}: Ŵ (C={c} × first {2 * c} of {delta_w.shape[1]} outputs)", fontsize=8)
-    axes[3].set_xlabel("output")
+    limit = w_hat.abs().max()
+    shown = axes[3].imshow(w_hat, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    fig.colorbar(shown, ax=axes[3], shrink=0.9, label="weight entry")
+    axes[3].set_title(f"block {block}: Ŵ ({c} inputs × {w_hat.shape[1]} outputs)", fontsize=9)
+    axes[3].set_xlabel("output feature")
     axes[3].set_ylabel("input channel")
-    plt.tight_layout()
     plt.show()
 
 
-show_prediction(0, dynamic[0])
-_ = widgets.interact(
-    show_prediction,
-    index=widgets.IntSlider(value=0, min=0, max=n_eval - 1, description="test image"),
-    block=widgets.Dropdown(options=dynamic, value=dynamic[0], description="dynamic block",
-                           style={"description_width": "initial"}),
-)
+figure_controls(show_prediction, {
+    "index": widgets.IntSlider(value=0, min=0, max=n_eval - 1, description="test image"),
+    "block": widgets.Dropdown(options=dynamic, value=dynamic[0], description="dynamic block",
+                              style={"description_width": "initial"}),
+})
 
 # %% [markdown]
 # Different images get different kernels and weights: that is the whole idea of the model. For two images, one
@@ -586,6 +609,13 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 # %% [markdown]
 # ## Summary
 #
+# **Main result:** under the `cpu` preset (15 epochs on all 50,000 training images with crops, flips and label
+# smoothing, one CPU thread per run, seeds 0, 1 and 2, test accuracy on all 10,000 test images without TTA), the
+# WeightFormer `wf-cifar-cpu` reaches 77.67–77.96%, the same network with every block static 80.47–81.07% and the
+# same-size DeiT `deit-cifar-cpu` 69.88–71.24% (section 4's committed logs): at this scale both WeightFormers beat
+# the DeiT, and predicting weights loses to the static control. The `gpu` runs of the ≈5M-parameter models are
+# pending.
+#
 # - The whole of CIFAR-10 fits on the device as uint8 tensors; batches are cut, cropped, flipped, RandAugmented,
 #   erased and mixed there as batched tensor ops, from generators seeded per epoch.
 # - One recipe trains both models: label-smoothed cross-entropy, AdamW without decay on 1-D parameters, warm-up
@@ -594,8 +624,8 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 # - `python -m wf_lessons.train` writes an atomic checkpoint every epoch (Ctrl-C keeps the last good one;
 #   `--resume` continues exactly) and a run log with the command, commit, device, versions, seed, model size and
 #   FLOPs, per-epoch metrics and wall times. Every number of this chapter's comparison comes from those logs.
-# - The `quick-cpu` runs of section 4 compare the two models on a CPU; the `gpu` runs, the headline comparison,
-#   are pending.
+# - The `quick-cpu` and `cpu` runs of section 4 compare the models on a CPU; the `gpu` runs, the headline
+#   comparison, are pending.
 # - Looking inside: a confusion matrix and the confident mistakes show what the model confuses; `predicted_weights`
 #   shows that every image gets its own MLP weights and convolution kernels.
 #
@@ -617,6 +647,14 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 #    what that means for the warm-up (one epoch) and for how often the weights move. Then measure with the package:
 #    build the training loader (`data.DeviceLoader(..., batch_size=256, train=True)`) and answer with the pair
 #    `(steps per epoch, steps in the whole run)`.
+# 6. **Build it.** Write `lr_factor(step, total_steps, warmup_steps, min_ratio)`, the learning-rate multiplier of
+#    section 2.5 at optimizer step `step` (counted from 0): a linear warm-up that reaches 1 at the end of the
+#    warm-up (the first step already uses `1/warmup_steps`), then a cosine from 1 down to `min_ratio` at the last
+#    step. The checker compares it, step by step, with `train.warmup_cosine` for several schedules.
+# 7. **Predicted before section 4, now measured.** You wrote your guess in `prediction_7` before section 4. From
+#    the committed `cpu`-preset run logs (`logs` of section 4), compute each model's mean test accuracy over its
+#    seeds and give the name of the best: `"wf-cifar-cpu"`, `"all-static"` (the WeightFormer with
+#    `dynamic_blocks=()`) or `"deit-cifar-cpu"`.
 
 # %%
 from wf_lessons.exercises import ch06
@@ -669,6 +707,35 @@ print(answer_5, "against", (len(train_images) // 128, len(train_images) // 128 *
 # %% tags=["nbval-check-output"]
 ch06.check_exercise(5, answer_5)
 
+# %% tags=["solution", "build"]
+# hint: warm-up: (step + 1) / warmup_steps; then progress p from 0 to 1 over the rest, min + (1 - min)·(1 + cos πp)/2
+def lr_factor(step, total_steps, warmup_steps, min_ratio):
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps  # linear: 1/warmup_steps at step 0, 1 at the last warm-up step
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))  # 0 -> 1 after the warm-up
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+answer_6 = lr_factor
+
+# %% tags=["nbval-check-output"]
+ch06.check_exercise(6, answer_6)
+
+# %% tags=["solution"]
+# hint: group the cpu-preset logs by model (an override dynamic_blocks=[] is the all-static control), average test_acc
+accuracy: dict[str, list[float]] = {}
+for log in by_preset.get("cpu", []):
+    static = log.get("model_overrides", {}).get("dynamic_blocks") == []
+    accuracy.setdefault("all-static" if static else log["model"], []).append(log["test_acc"])
+means = {name: sum(values) / len(values) for name, values in accuracy.items()}
+for name, mean in means.items():
+    print(f"{name:<15} {len(accuracy[name])} seeds, mean test accuracy {mean:.2%}")
+answer_7 = max(means, key=means.get)
+
+# %% tags=["nbval-check-output"]
+ch06.check_prediction(7, prediction_7)
+ch06.check_exercise(7, answer_7)
+
 # %% [markdown]
 # ## References
 #
@@ -687,4 +754,4 @@ ch06.check_exercise(5, answer_5)
 # - C. Szegedy et al. *Rethinking the Inception Architecture* (label smoothing). CVPR 2016, arXiv 1512.00567.
 # - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images* (CIFAR-10), 2009.
 # - PyTorch: `torch.optim.AdamW`, `torch.optim.lr_scheduler`, `torch.nn.functional.cross_entropy`
-#   (`label_smoothing`), `torch.autocast` (bf16), `torch.compile`; `ipywidgets.interact`.
+#   (`label_smoothing`), `torch.autocast` (bf16), `torch.compile`; `ipywidgets` (`IntSlider`, `Dropdown`, `Output`).

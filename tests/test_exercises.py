@@ -128,7 +128,7 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     assert capsys.readouterr().out.startswith(printed)
 
 
-CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 7), (ch05, 6), (ch06, 5), (ch07, 4)]
+CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 7), (ch05, 6), (ch06, 7), (ch07, 4)]
 
 
 @pytest.mark.parametrize(("module", "count"), CHECKERS)
@@ -329,6 +329,40 @@ def test_ch05_prediction_and_its_measurement():
     assert shares["dwc"] > 10 * shares["linear"] > 0  # the DWC starts far more predicted than the linear layer
     assert ch05.check_exercise(6, shares["dwc"] / shares["linear"]) and not ch05.check_exercise(6, 1.0)
     assert ch05.check_prediction(6, "dwc") and not ch05.check_prediction(6, "about the same")
+
+
+# ------------------------------------------------------------------------------------------------- chapter 06
+def lr_factor(step, total, warmup, min_ratio):
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (lambda s, t, w, m: s / w if s < w else lr_factor(s, t, w, m), "the warm-up starts at 1/warmup_steps"),
+        (lambda s, t, w, m: lr_factor(s, t, w, 0.0), "the cosine ends at min_ratio"),
+        (lambda s, t, w, m: (s + 1) / w if s < w else lr_factor(s, t, 0, m), "p = (step - warmup_steps)"),
+        (lambda s, t, w, m: lr_factor(s, t, w, m) if w else 1 / w, "divides by zero"),
+        (lambda s, t, w, m: [1.0], "should return a number, got list"),
+    ],
+)
+def test_ch06_build_exercise_says_which_part_differs(capsys, wrong, message):
+    assert ch06.check_exercise(6, lr_factor)
+    capsys.readouterr()
+    assert not ch06.check_exercise(6, wrong)
+    assert message in capsys.readouterr().out
+
+
+def test_ch06_prediction_follows_the_committed_logs(capsys):
+    means = ch06._cpu_preset_means()
+    best = max(means, key=means.get)
+    assert set(means) == {"wf-cifar-cpu", "all-static", "deit-cifar-cpu"}
+    assert ch06.check_exercise(7, best) and not ch06.check_exercise(7, min(means, key=means.get))
+    assert not ch06.check_exercise(7, "wf-cifar") and "expected one of" in capsys.readouterr().out
+    assert ch06.check_prediction(7, best) and not ch06.check_prediction(7, None)
 
 
 # ------------------------------------------------------------------------------------------------- chapter 07
