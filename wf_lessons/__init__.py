@@ -19,6 +19,7 @@ Modules (each introduced by a chapter, each reusable in coursework):
 - ``pretrained``      trained course models shipped with the package, and their check
 - ``bench``           benchmark commands
 - ``diagrams``        schematic figures (attention as an MLP, dynamic layers, the blocks)
+- ``interactive``     widgets whose figure is also stored as a static picture (``figure_controls``)
 - ``checks``          argument checks shared by the package
 - ``atomic``          atomic writes and exclusive run-name claims
 - ``runlog``          run logs (what produced every quoted number), under ``config.runs_dir()``
