@@ -562,3 +562,195 @@ def test_render_accepts_only_the_courses_chapters(tmp_path, monkeypatch, capsys,
             notebooks.render(given.with_suffix(".py"))
     assert not marker.exists() and nb.read_text() == '{"the user\'s": "notebook"}'
     assert notebooks.is_chapter(notebooks.chapter_sources()[0])
+
+
+# ------------------------------------------------------------------------------- settings: types and ranges (issue 25)
+SETTING_CASES = [
+    ({"crop_padding": 1000}, "crop_padding must be an int in [0, 16] (at most half of the model's img_size 32, "
+                             "so that every crop keeps a quarter of the image), got 1000"),
+    ({"crop_padding": 17}, "crop_padding must be an int in [0, 16]"),
+    ({"crop_padding": 4.0}, "crop_padding must be an int in [0, 16]"),
+    ({"flip": "no"}, "flip must be True or False, got 'no' (a str)"),
+    ({"tta_flip": "False"}, "tta_flip must be True or False, got 'False' (a str)"),
+    ({"compile": "yes"}, "compile must be True or False, got 'yes' (a str)"),
+    ({"flip": 1}, "flip must be True or False, got 1"),
+    ({"progress": None}, "progress must be True or False, got None"),
+    ({"save_checkpoints": "no"}, "save_checkpoints must be True or False"),
+    ({"lr": "1e-3"}, "lr must be a number in (0, 1e6], got '1e-3' (a str)"),
+    ({"lr": True}, "lr must be a number in (0, 1e6], got True"),
+    ({"lr": float("nan")}, "lr must be a number in (0, 1e6], got nan"),
+    ({"weight_decay": "0.05"}, "weight_decay must be a finite number >= 0, got '0.05' (a str)"),
+    ({"label_smoothing": "0.1"}, "label_smoothing must be in [0, 1), got '0.1' (a str)"),
+    ({"mix_prob": "1"}, "mix_prob must be in [0, 1], got '1' (a str)"),
+    ({"time_limit_s": "60"}, "time_limit_s must be >= 0 (0: no limit), got '60' (a str)"),
+    ({"randaugment_magnitude": 11}, "randaugment_magnitude must be a number in [0, 10], got 11"),
+    ({"mixup": "0.8"}, "the mixup alpha must be a number in [0, 100] (0: off), got '0.8'"),
+    ({"epochs": 2.0}, "epochs must be an int >= 1, got 2.0"),
+    ({"batch_size": "8"}, "batch_size must be an int >= 1, got '8' (a str)"),
+    ({"seed": True}, "seed must be an int in [0, 2**32), got True"),
+    ({"seed": -1}, "seed must be an int in [0, 2**32), got -1"),
+    ({"threads": -1}, "threads must be an int >= 0 or 'auto', got -1"),
+    ({"preset": ["gpu"]}, "unknown preset ['gpu']; valid presets: quick-cpu"),
+    ({"model": None, "preset": None, "model_overrides": {1: 2}}, "model_overrides must be a dict of keyword "
+                                                                 "arguments (str keys), got key 1"),
+    ({"model_overrides": {"num_classes": "abc"}}, "num_classes must be an int >= 1, got 'abc' (a str)"),
+    ({"model_overrides": {"img_size": 2.5}}, "img_size must be an int >= 1, got 2.5"),
+    ({"checkpoint_dir": ""}, "checkpoint_dir must be a folder (a non-empty str or Path; None: data/checkpoints), "
+                             "got ''"),
+    ({"checkpoint_dir": "  "}, "checkpoint_dir must be a folder"),
+    ({"checkpoint_dir": 3}, "checkpoint_dir must be a folder (a non-empty str or Path; None: data/checkpoints), "
+                            "got 3"),
+    ({"device": 0}, "device must be a str such as 'cpu' or 'cuda' (None: cuda when available), got 0"),
+    ({"run_name": "a\nb"}, "run_name must be a plain file name (no folder, '..', leading '.' or control "
+                           "character), got 'a\\nb'"),
+    ({"run_name": "tab\there"}, "control character"),
+    ({"run_name": "x" * 201}, "run_name must be at most 200 bytes long (in UTF-8), so that every file named after "
+                              "it fits the file-name limit; got 201 bytes"),
+    ({"run_name": "é" * 101}, "got 202 bytes"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "words"), SETTING_CASES, ids=[repr(k)[:40] for k, _ in SETTING_CASES])
+def test_every_setting_has_a_type_and_a_range(kwargs, words):
+    with pytest.raises(TypeError if "model_overrides must" in words else ValueError) as error:
+        train.TrainConfig(**{"model": "wf-cifar", **kwargs})
+    assert words in str(error.value)
+
+
+def test_the_longest_run_name_fits_every_file_named_after_it(tmp_path):
+    from wf_lessons import atomic
+
+    name = "x" * 200
+    cfg = train.TrainConfig(model="wf-cifar", run_name=name, checkpoint_dir=tmp_path)
+    with atomic.claim(atomic.claim_path(cfg.checkpoint_path()), "run"), atomic.atomic_path(cfg.checkpoint_path()) as t:
+        t.write_text("")  # its claim, and the temporary copy of its checkpoint (the longest names) can be made
+
+
+def test_the_settings_of_every_preset_are_valid():
+    for preset in train.PRESETS:
+        train.TrainConfig(preset=preset)
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--crop-padding", "1000"], "error: crop_padding must be an int in [0, 16]"),  # wf-cifar-tiny: img_size 32
+    (["--checkpoint-dir", ""], "error: checkpoint_dir must be a folder"),
+    (["--run-name", "a\nb"], "error: run_name must be a plain file name (no folder, '..', leading '.' or control"),
+    (["--run-name", "r" * 251], "error: run_name must be at most 200 bytes long"),
+], ids=["crop-padding", "checkpoint-dir", "run-name-newline", "run-name-long"])
+def test_train_command_line_checks_settings(argv, words, runs, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # a claim or checkpoint written to the current folder would show here
+    monkeypatch.setenv("WF_DATA_DIR", str(tmp_path / "no-data"))  # never trains, even unchecked
+    code, err = _cli(train.main, ["--preset", "quick-cpu", "--run-name", "x", "--no-progress", *argv], capsys)
+    _assert_one_error_line(code, err, words)
+    assert not any(runs.iterdir()) and [p.name for p in tmp_path.iterdir()] == ["runs"]
+
+
+def test_a_loader_refuses_a_crop_padding_larger_than_half_the_image():
+    images, labels = torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long)
+    data.DeviceLoader(images, labels, 2, train=True, device="cpu", crop_padding=4)
+    with pytest.raises(ValueError, match=r"crop_padding must be an int in \[0, 4\] \(at most half the image side 8, "
+                                         r"so that every crop keeps a quarter of the image\), got 5"):
+        data.DeviceLoader(images, labels, 2, train=True, device="cpu", crop_padding=5)
+    data.DeviceLoader(images, labels, 2, train=False, device="cpu", crop_padding=5)  # no crops when evaluating
+
+
+# ------------------------------------------------------------------------------- images of the wrong dtype or range
+@pytest.mark.parametrize(("images", "words"), [
+    (torch.rand(2, 3, 8, 8), "normalize expects uint8 images (..., 3, H, W) with values 0..255 as cifar10() returns "
+                             "them; got torch.float32 images (already scaled or normalised?"),
+    (torch.zeros(2, 3, 8, 8, dtype=torch.int64), "got torch.int64 images"),
+    (torch.zeros(2, 1, 8, 8, dtype=torch.uint8), "got shape (2, 1, 8, 8)"),
+    ([[0]], "got list"),
+])
+def test_normalize_refuses_images_that_are_not_uint8(images, words):
+    with pytest.raises(ValueError) as error:
+        data.normalize(images)
+    assert words in str(error.value)
+
+
+@pytest.mark.parametrize("cls", [WeightFormer, ViT])
+def test_a_model_given_uint8_images_names_data_normalize(cls):
+    model = cls(**SMALL, **({"num_heads": 2} if cls is ViT else {}))
+    images = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)  # as cifar10() returns them
+    with pytest.raises(ValueError, match=r"expected float images \(B, 3, H, W\), standardised by "
+                                         r"wf_lessons.data.normalize; got torch.uint8 images: pass "
+                                         r"data.normalize\(images\)"):
+        model(images)
+    assert model(data.normalize(images)).shape == (2, 10)
+
+
+# ------------------------------------------------------------------------------- reference state dicts
+def test_reference_state_dict_with_nan_weights_is_refused():
+    model = WeightFormer(**SMALL)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["blocks.1.linear1.w"][0, 0] = float("nan")
+    state["head.bias"][3] = float("inf")
+    with pytest.raises(ValueError, match=r"the checkpoint holds NaN or infinite values \(2 tensors\): "
+                                         r"blocks.1.linear1.w, head.bias; nothing was loaded"):
+        load_reference_state_dict(model, state)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize(("overrides", "words"), [
+    ({"linear_predictor": "linear"}, "linear_predictor='linear'"),
+    ({"linear_predictor": "gap"}, "linear_predictor='gap'"),
+    ({"linear_predictor": "nonlinear"}, "linear_predictor='nonlinear'"),
+])
+def test_reference_state_dict_is_refused_by_another_predictor_whose_keys_fit(overrides, words):
+    reference = WeightFormer(**SMALL).state_dict()  # bilateral and adaptive, as the authors' checkpoints
+    model = WeightFormer(**SMALL, **overrides)
+    assert set(model.state_dict()) == set(reference)  # the keys and shapes fit: only the predictor differs
+    with pytest.raises(ValueError) as error:
+        load_reference_state_dict(model, reference)
+    message = str(error.value)
+    assert "the reference checkpoints are of the released predictors (linear_predictor='bilateral', " \
+           "dwc_predictor='adaptive')" in message and words in message
+
+
+# ------------------------------------------------------------------------------- dynamic linear layers
+def test_dynamic_linear_overflow_is_documented():
+    """The prediction is a second moment of the input: a finite input of about 1e22 overflows float32 and the
+    forward pass returns NaN without a check (one would cost a device sync per layer and step). Documented in
+    DynamicLinear's docstring; inside WeightFormer the layer sees LayerNorm outputs, and a non-finite loss stops
+    training."""
+    from wf_lessons.dynamic_linear import DynamicLinear
+
+    layer, x = DynamicLinear(16, 64), torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.isfinite(layer(x * 1e6, (4, 4))).all()
+        assert not torch.isfinite(layer(x * 1e30, (4, 4))).all()
+        assert torch.isfinite(DynamicLinear(16, 64, predictor="static")(x * 1e30, (4, 4))).all()
+    assert "overflow" in DynamicLinear.__doc__ and "1e30" in DynamicLinear.__doc__
+
+
+def test_extracted_data_is_readable_by_group_and_others(tmp_path):
+    """An archive of owner-only files (or extracted by a process with a strict temporary folder) gives a data
+    folder that a shared machine's other users can read: modes follow the umask, as for any new file."""
+    import io
+    import os
+    import stat
+    import tarfile
+
+    archive = tmp_path / "cifar10-jpg.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for split in data.SPLITS:
+            for name in data.CLASSES:
+                info = tarfile.TarInfo(f"{split}/{name}")
+                info.type, info.mode = tarfile.DIRTYPE, 0o700
+                tar.addfile(info)
+                image = io.BytesIO()
+                Image.new("RGB", (32, 32)).save(image, format="PNG")
+                info = tarfile.TarInfo(f"{split}/{name}/0000.png")
+                info.size, info.mode = image.tell(), 0o600
+                image.seek(0)
+                tar.addfile(info, image)
+    old = os.umask(0o022)
+    try:
+        target = data.extract_archive(archive, tmp_path / "root")
+    finally:
+        os.umask(old)
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [target, *target.rglob("*")]}
+    assert modes[target] == 0o755 and modes[target / "train" / "cat"] == 0o755
+    assert modes[target / "train" / "cat" / "0000.png"] == 0o644
+    assert all(mode in (0o755, 0o644) for mode in modes.values())

@@ -152,6 +152,7 @@ def download(root: Path | None = None) -> Path:
             _fetch(tmp)
         except (OSError, RuntimeError) as error:  # offline: URLError (an OSError); a damaged download: RuntimeError
             raise DataNotFoundError(_how_to_get(root, f" and downloading it failed ({error})")) from None
+        _new_file_modes(tmp / TORCHVISION_FOLDER)
         os.replace(tmp / TORCHVISION_FOLDER, target)
     finally:
         socket.setdefaulttimeout(timeout)
@@ -379,7 +380,22 @@ def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) 
 
 
 def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 ``(B, 3, H, W)`` -> float, scaled to [0, 1] and standardised with CIFAR-10's mean and std."""
+    """uint8 ``(B, 3, H, W)`` -> float, scaled to [0, 1] and standardised with CIFAR-10's mean and std.
+
+    Only uint8 images (values 0..255, as :func:`cifar10` returns them) are accepted: float images are already
+    scaled or standardised, and dividing them by 255 again would silently give near-constant inputs.
+    """
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim < 3 \
+            or images.shape[-3] != 3:
+        if not isinstance(images, torch.Tensor):
+            got = type(images).__name__
+        elif images.dtype != torch.uint8:
+            got = f"{images.dtype} images" + (" (already scaled or normalised? normalize does both itself: give it "
+                                              "the uint8 images)" if images.is_floating_point() else "")
+        else:
+            got = f"shape {tuple(images.shape)}"
+        raise ValueError(f"normalize expects uint8 images (..., 3, H, W) with values 0..255 as cifar10() returns them; "
+                         f"got {got}")
     mean = torch.tensor(MEAN, device=images.device, dtype=dtype)[:, None, None]
     std = torch.tensor(STD, device=images.device, dtype=dtype)[:, None, None]
     return (images.to(dtype) / 255 - mean) / std
@@ -450,6 +466,10 @@ class DeviceLoader:
         if check_int("batch_size", batch_size) > images.shape[0]:
             raise ValueError(f"batch_size must be between 1 and the split size {images.shape[0]}, got {batch_size}")
         check_int("crop_padding", crop_padding, low=0)
+        side = min(images.shape[-2:])
+        if train and crop_padding > side // 2:
+            raise ValueError(f"crop_padding must be an int in [0, {side // 2}] (at most half the image side {side}, so "
+                             f"that every crop keeps a quarter of the image), got {crop_padding}")
         self.device = torch.device(device) if device is not None else config.device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
@@ -487,7 +507,9 @@ class DeviceLoader:
 def extract_archive(archive: Path, root: Path) -> Path:
     """Extract an image-folder archive (``train|test/<class>/*``) into ``root/cifar10-jpg``, atomically.
 
-    An existing ``cifar10-jpg`` folder is left as it is (nothing a user made is overwritten).
+    An existing ``cifar10-jpg`` folder is left as it is (nothing a user made is overwritten). The extracted folders
+    and files get the modes of newly made ones (readable by others as far as the umask allows, whatever the
+    archive's modes), so that a shared data folder can be read by everyone who uses it.
     """
     archive, target = Path(archive), root / IMAGE_FOLDER
     if not archive.is_file():
@@ -508,10 +530,22 @@ def extract_archive(archive: Path, root: Path) -> Path:
         top = tmp if (tmp / "train").is_dir() else next((p for p in tmp.iterdir() if (p / "train").is_dir()), None)
         if top is None:
             raise DataLayoutError(f"{archive} holds {sorted(p.name for p in tmp.iterdir())}; expected train/ and test/")
+        _new_file_modes(top)
         os.replace(top, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _new_file_modes(folder: Path) -> None:
+    """Give an extracted tree the modes of any newly made folder and file (``0o777`` and ``0o666`` less the umask,
+    usually ``rwxr-xr-x`` and ``rw-r--r--``), so that a shared data folder is readable by the others the umask
+    allows: neither the private temporary folder it was extracted in nor the archive's own modes decide."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def prepare(root: Path | None = None, archive: Path | None = None) -> None:

@@ -122,6 +122,11 @@ class DynamicLinear(nn.Module):
 
     ``forward(x, hw=None)``: ``x`` ``(B, N, C)`` tokens on an ``H×W`` grid (row-major) -> ``(B, N, D)``. ``hw`` is
     inferred only for a perfect-square N; otherwise pass it. Odd sides work: the 2×2 pooling floors.
+
+    Range: a prediction is a second moment of the input (``Kᵀ·V``), so finite inputs far beyond any activation
+    (about 1e22 at initialisation; 1e30 always) overflow float32 and bfloat16, and the output is NaN without a
+    word. The values are not checked on purpose: a check costs a device synchronisation per layer and step. Inside
+    WeightFormer the layer sees LayerNorm outputs, and training stops a run whose loss is not finite.
     """
 
     predictor: ClassVar[str] = ""

@@ -104,6 +104,10 @@ class PatchEmbed(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
         if images.ndim != 4 or images.shape[1] != self.in_chans:
             raise ValueError(f"expected images (B, {self.in_chans}, H, W), got shape {tuple(images.shape)}")
+        if not images.is_floating_point():  # a dtype test: free, no look at the values (no device sync)
+            raise ValueError(f"expected float images (B, {self.in_chans}, H, W), standardised by "
+                             f"wf_lessons.data.normalize; got {images.dtype} images: pass data.normalize(images)"
+                             + (" (cifar10() returns uint8 images, 0..255)" if images.dtype == torch.uint8 else ""))
         h, w = images.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
             raise ValueError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
@@ -415,7 +419,10 @@ def load_reference_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -
 
     Accepts the bare state dict or the ``{"model": state_dict, ...}`` wrapper the reference training saves. The
     course's module layout mirrors the reference, so keys map one to one; anything missing, unexpected or of the
-    wrong shape raises a ``ValueError`` listing every offending key (nothing is loaded then).
+    wrong shape raises a ``ValueError`` listing every offending key (nothing is loaded then). So does a checkpoint
+    holding NaN or infinite values, and a model whose predictors are not the released ones (``bilateral`` and
+    ``adaptive``): the ``linear``, ``nonlinear`` and ``gap`` linear predictors have the same keys and shapes as
+    ``bilateral``, and would take its weights into layers that compute something else.
     """
     if isinstance(state_dict, Mapping) and "model" in state_dict and isinstance(state_dict["model"], Mapping):
         state_dict = state_dict["model"]
@@ -441,6 +448,18 @@ def load_reference_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -
         lines.append("  (the reference checkpoints need linear_predictor='bilateral', dwc_predictor='adaptive' and the "
                      "reference dynamic_blocks)")
         raise ValueError("\n".join(lines))
+    released = {DynamicLinear: ("linear_predictor", "bilateral"), DynamicDWConv: ("dwc_predictor", "adaptive")}
+    others = sorted({f"{kind}={layer.predictor!r}" for layer in dynamic_layers(model)
+                     for base, (kind, name) in released.items() if isinstance(layer, base) and layer.predictor != name})
+    if others:
+        raise ValueError(f"the reference checkpoints are of the released predictors (linear_predictor='bilateral', "
+                         f"dwc_predictor='adaptive'), but this {type(model).__name__} has {', '.join(others)}: its "
+                         "keys and shapes fit, what its layers compute does not; build the model with the released "
+                         "predictors (nothing was loaded)")
+    bad = sorted(k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if bad:
+        raise ValueError(f"the checkpoint holds NaN or infinite values ({len(bad)} tensor{'s' * (len(bad) > 1)}): "
+                         f"{', '.join(bad[:20])}{' ...' if len(bad) > 20 else ''}; nothing was loaded")
     model.load_state_dict(state_dict, strict=True)
     return model
 

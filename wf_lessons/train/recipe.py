@@ -6,14 +6,19 @@ A setting left ``None`` in :class:`TrainConfig` takes the preset's value, else :
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from wf_lessons import config as wf_config
 from wf_lessons.augment import BatchAugment
-from wf_lessons.checks import check_plain_name
+from wf_lessons.checks import check_int
 from wf_lessons.models import CONFIGS, MODEL_NAMES
 
 #: Values of every tunable setting when neither the call nor the preset gives one. ``0`` switches a feature off
@@ -134,6 +139,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: Seeds are ints in [0, SEED_LIMIT): the generators that the run derives from them take 64-bit seeds.
 SEED_LIMIT = 2**32
 
+#: The longest run name, in bytes (UTF-8): the longest file named after it, the temporary copy of its claim
+#: (``.<run-name>.wf-claim.XXXXXXXX.tmp``, 23 bytes more), then fits the usual file-name limit of 255 bytes.
+RUN_NAME_MAX_BYTES = 200
+
+_BOOL_SETTINGS = ("flip", "tta_flip", "compile", "save_checkpoints", "write_log", "resume", "overwrite", "progress")
 _UNSET_FIELDS = tuple(DEFAULTS)
 # fields that define what is trained: a resumed run must agree with its checkpoint on all of them
 _RUN_FIELDS = (*_UNSET_FIELDS, "seed", "model_overrides")
@@ -204,46 +214,73 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.preset is not None and self.preset not in PRESETS:
+        """Fill the unset settings from the preset and :data:`DEFAULTS`, then check every setting's type and range
+        (one ``ValueError`` naming the setting and what was expected; the command line goes through here too)."""
+        if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
             raise ValueError(f"unknown preset {self.preset!r}; valid presets: {', '.join(PRESETS)}")
         preset = PRESETS.get(self.preset, {}) if self.preset else {}
         for name in _UNSET_FIELDS:
             if getattr(self, name) is None:
                 setattr(self, name, preset.get(name, DEFAULTS[name]))
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {self.model!r}; valid models: {', '.join(MODEL_NAMES)}")
-        if not isinstance(self.model_overrides, dict):
-            raise TypeError(f"model_overrides must be a dict, got {type(self.model_overrides).__name__}")
-        positive_ints = ("epochs", "batch_size", "eval_batch_size")
-        non_negative_ints = ("seed", "crop_padding", "randaugment_ops", "train_per_class", "eval_per_class",
-                             "steps_per_epoch", "val_images") + (() if self.threads == "auto" else ("threads",))
-        if self.bf16 not in (None, True, False, "auto"):
-            raise ValueError(f"bf16 must be True, False, None (on for CUDA) or 'auto' (measure), got {self.bf16!r}")
-        for name in positive_ints + non_negative_ints:
-            value, low = getattr(self, name), 1 if name in positive_ints else 0
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if self.seed >= SEED_LIMIT:
-            raise ValueError(f"seed must be an int in [0, 2**32), got {self.seed!r}")
-        if not 0 < self.lr <= 1e6:  # far above any useful value; larger ones overflow float32 in the optimizer
-            raise ValueError(f"lr must be a number in (0, 1e6], got {self.lr!r}")
-        for name in ("weight_decay", "warmup_epochs", "grad_clip"):  # mixup/cutmix: BatchAugment checks them
-            if not 0 <= getattr(self, name) < math.inf:
-                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
-        if not self.time_limit_s >= 0:
-            raise ValueError(f"time_limit_s must be >= 0 (0: no limit), got {self.time_limit_s!r}")
-        for name in ("min_lr_ratio", "erasing", "mix_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        for name in ("label_smoothing", "ema_decay", "drop_path"):  # 1 would leave nothing to learn or keep
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if isinstance(self.device, torch.device):
+            self.device = str(self.device)  # recorded as text in the checkpoint and the run log
+        self._check_settings()
         self.augment()  # validates the augmentation settings
         if self.run_name is None:
             self.run_name = f"train-{self.model}-{self.preset or 'custom'}-seed{self.seed}"
-        check_plain_name("run_name", self.run_name)
+        check_run_name(self.run_name)
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: resume continues a run, overwrite restarts it")
+
+    def _check_settings(self) -> None:
+        """Every setting's type and range, in one place."""
+        if not isinstance(self.model, str) or self.model not in MODEL_NAMES:
+            raise ValueError(f"unknown model {self.model!r}; valid models: {', '.join(MODEL_NAMES)}")
+        if not isinstance(self.model_overrides, dict):
+            raise TypeError(f"model_overrides must be a dict, got {type(self.model_overrides).__name__}")
+        if bad := [k for k in self.model_overrides if not isinstance(k, str)]:
+            raise TypeError(f"model_overrides must be a dict of keyword arguments (str keys), got key {bad[0]!r}")
+        for name in _BOOL_SETTINGS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, {_got(getattr(self, name))}")
+        if self.bf16 not in (None, True, False, "auto") or isinstance(self.bf16, (int, float)) and \
+                not isinstance(self.bf16, bool):
+            raise ValueError(f"bf16 must be True, False, None (on for CUDA) or 'auto' (measure), got {self.bf16!r}")
+        if self.threads != "auto" and not _is_int(self.threads, low=0):
+            raise ValueError(f"threads must be an int >= 0 or 'auto', {_got(self.threads)}")
+        for name in ("epochs", "batch_size", "eval_batch_size", "randaugment_ops", "train_per_class", "eval_per_class",
+                     "steps_per_epoch", "val_images"):
+            low = 1 if name in ("epochs", "batch_size", "eval_batch_size") else 0
+            if not _is_int(getattr(self, name), low):
+                raise ValueError(f"{name} must be an int >= {low}, {_got(getattr(self, name))}")
+        if not _is_int(self.seed, 0) or self.seed >= SEED_LIMIT:
+            raise ValueError(f"seed must be an int in [0, 2**32), {_got(self.seed)}")
+        # far above any useful value; larger ones overflow float32 in the optimizer
+        _check_number("lr", self.lr, lambda v: 0 < v <= 1e6, "a number in (0, 1e6]")
+        for name in ("weight_decay", "warmup_epochs", "grad_clip"):  # mixup/cutmix: BatchAugment checks them
+            _check_number(name, getattr(self, name), lambda v: 0 <= v < math.inf, "a finite number >= 0")
+        _check_number("time_limit_s", self.time_limit_s, lambda v: v >= 0, ">= 0 (0: no limit)")
+        for name in ("min_lr_ratio", "erasing", "mix_prob"):
+            _check_number(name, getattr(self, name), lambda v: 0 <= v <= 1, "in [0, 1]")
+        for name in ("label_smoothing", "ema_decay", "drop_path"):  # 1 would leave nothing to learn or keep
+            _check_number(name, getattr(self, name), lambda v: 0 <= v < 1, "in [0, 1)")
+        _check_number("randaugment_magnitude", self.randaugment_magnitude, lambda v: 0 <= v <= 10,
+                      "a number in [0, 10]")
+        for name in ("num_classes", "img_size"):  # used here (labels, crop size) before the model checks the rest
+            if name in self.model_overrides:
+                check_int(name, self.model_overrides[name])
+        side = self.img_size()
+        if not _is_int(self.crop_padding, 0) or self.crop_padding > side // 2:
+            raise ValueError(f"crop_padding must be an int in [0, {side // 2}] (at most half of the model's img_size "
+                             f"{side}, so that every crop keeps a quarter of the image), {_got(self.crop_padding)}")
+        folder = self.checkpoint_dir
+        text = os.fspath(folder) if isinstance(folder, (str, os.PathLike)) else None
+        if folder is not None and (not isinstance(text, str) or not text.strip() or "\0" in text):
+            raise ValueError("checkpoint_dir must be a folder (a non-empty str or Path; None: data/checkpoints), "
+                             f"{_got(folder)}")
+        if self.device is not None and not isinstance(self.device, str):
+            raise ValueError(f"device must be a str such as 'cpu' or 'cuda' (None: cuda when available), "
+                             f"{_got(self.device)}")
 
     # ------------------------------------------------------------------------------------------ derived
     def model_kwargs(self) -> dict[str, Any]:
@@ -264,7 +301,11 @@ class TrainConfig:
 
     def num_classes(self) -> int:
         """The number of classes of the model this configuration builds."""
-        return int(self.model_overrides.get("num_classes", CONFIGS[self.model][1].get("num_classes", 1000)))
+        return int(self.model_overrides.get("num_classes", _model_setting(self.model, "num_classes")))
+
+    def img_size(self) -> int:
+        """The image side the model this configuration builds is made for (its ``img_size``)."""
+        return int(self.model_overrides.get("img_size", _model_setting(self.model, "img_size")))
 
     def checkpoint_path(self) -> Path:
         folder = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else wf_config.data_dir() / "checkpoints"
@@ -279,3 +320,43 @@ class TrainConfig:
         d["checkpoint_dir"] = None if self.checkpoint_dir is None else str(self.checkpoint_dir)
         return d
 
+
+# ------------------------------------------------------------------------------------------ checks
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _got(value: Any) -> str:
+    """``got <value>``, with its type when that is not plain (``got '1e-3' (a str)``)."""
+    plain = value is None or isinstance(value, (bool, int, float))
+    return f"got {value!r}" + ("" if plain else f" (a {type(value).__name__})")
+
+
+def _check_number(name: str, value: Any, ok: Any, expected: str) -> None:
+    """Refuse ``value`` unless it is a real number (an int or a float, not a bool) for which ``ok`` holds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise ValueError(f"{name} must be {expected}, {_got(value)}")
+
+
+def _model_setting(model: str, name: str) -> Any:
+    """A keyword argument of a named model: its configuration's value, else its class's default."""
+    cls, kwargs = CONFIGS[model]
+    return kwargs[name] if name in kwargs else inspect.signature(cls).parameters[name].default
+
+
+def check_run_name(name: Any) -> str:
+    """``name`` if it can name a run's files: a plain file name (no folder, ``..``, leading ``.`` or control
+    character such as a newline) of at most :data:`RUN_NAME_MAX_BYTES` bytes; else ``ValueError``."""
+    plain = (isinstance(name, str) and name.strip() and not name.startswith(".")
+             and not any(c in name for c in "/\\:") and not any(unicodedata.category(c) == "Cc" for c in name))
+    try:
+        size = len(os.fsencode(name)) if plain else 0
+    except UnicodeEncodeError:  # a lone surrogate: no file can be named so
+        plain = False
+    if not plain:
+        raise ValueError(f"run_name must be a plain file name (no folder, '..', leading '.' or control character), "
+                         f"got {name!r}")
+    if size > RUN_NAME_MAX_BYTES:
+        raise ValueError(f"run_name must be at most {RUN_NAME_MAX_BYTES} bytes long (in UTF-8), so that every file "
+                         f"named after it fits the file-name limit; got {size} bytes ({name[:40]!r}...)")
+    return name
