@@ -7,6 +7,7 @@ no traceback, and nothing measured or written first. No test touches the network
 
 import json
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
@@ -724,6 +725,159 @@ def test_dynamic_linear_overflow_is_documented():
     assert "overflow" in DynamicLinear.__doc__ and "1e30" in DynamicLinear.__doc__
 
 
+# ------------------------------------------------------------------------------- unclear errors made clear
+def test_a_truncated_run_log_is_named(tmp_path, runs, capsys):
+    from wf_lessons import runlog
+
+    path = runs / "cut.json"
+    path.write_text('{"run_name": "cut", "complete": tr')
+    with pytest.raises(ValueError, match=f"run log {path} is not valid JSON \\(.*\\): it was cut short or changed"):
+        runlog.read(path)
+    with pytest.raises(ValueError, match=f"run log {runs / 'cut.json'} is not valid JSON"):
+        runlog.read("cut")
+    (runs / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=f"run log {runs / 'list.json'} holds a list, not a run log"):
+        runlog.read("list")
+
+
+def test_resume_names_a_truncated_run_log(tmp_path, runs, capsys):
+    from test_train import _config, _data
+
+    cfg = _config(tmp_path, run_name="done", epochs=1, write_log=True)
+    train.train(cfg, _data())
+    (runs / "done.json").write_text((runs / "done.json").read_text()[:50])
+    with pytest.raises(ValueError, match=f"run log {runs / 'done.json'} is not valid JSON"):
+        train.train(_config(tmp_path, run_name="done", epochs=1, write_log=True, resume=True), _data())
+
+
+def test_ablate_list_names_a_truncated_run_log(runs, capsys):
+    from wf_lessons import ablate
+
+    name = ablate.config("study-cpu", "released", 0).run_name
+    (runs / f"{name}.json").write_text('{"complete": true, "run_name": "')
+    code, err = _cli(ablate.main, ["--preset", "study-cpu", "--list"], capsys)
+    _assert_one_error_line(code, err, f"error: run log {runs / name}.json is not valid JSON")
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """A copy of the first shipped model in a temporary folder, checked on 20 random test images."""
+    import shutil
+
+    from wf_lessons import pretrained
+
+    name = pretrained.NAMES[0]
+    folder = tmp_path / "pre"
+    folder.mkdir()
+    for suffix in (".pt", ".json"):
+        shutil.copy(pretrained.FOLDER / f"{name}{suffix}", folder)
+    monkeypatch.setattr(pretrained, "FOLDER", folder)
+    monkeypatch.setattr(pretrained, "NAMES", (name,))
+    images = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr("wf_lessons.data.cifar10", lambda split: (images, torch.arange(20) % 10))
+    return folder / f"{name}.pt", folder / f"{name}.json"
+
+
+def _damage_manifest(text):
+    return lambda weights, meta: meta.write_text(text(json.loads(meta.read_text())))
+
+
+MALFORMED = {
+    "truncated manifest": (_damage_manifest(lambda m: json.dumps(m)[:40]), "manifest {meta} is not valid JSON"),
+    "manifest of a list": (_damage_manifest(lambda m: "[1, 2]"), "manifest {meta} holds a list, not a manifest"),
+    "manifest without a model": (_damage_manifest(lambda m: json.dumps({k: v for k, v in m.items() if k != "model"})),
+                                 "manifest {meta} lacks model"),
+    "manifest with a text accuracy": (_damage_manifest(lambda m: json.dumps(m | {"test_acc": "0.8"})),
+                                      "manifest {meta} is damaged: test_acc must be a number in [0, 1], got '0.8'"),
+    "manifest of an unknown model": (_damage_manifest(lambda m: json.dumps(m | {"model": "resnet"})),
+                                     "manifest {meta} names a model that cannot be built (unknown model 'resnet'"),
+    "weights of a list": (lambda weights, meta: torch.save([1, 2], weights),
+                          "{weights} is not a state dict (a dict of names to tensors): it holds a list"),
+    "weights with a non-tensor": (lambda weights, meta: torch.save({"head.bias": [0.0]}, weights),
+                                  "{weights} is not a state dict (a dict of names to tensors): head.bias is a list"),
+    "weights that are not a file of torch": (lambda weights, meta: weights.write_bytes(b"not torch"),
+                                             "{weights} is not a readable weights file"),
+    "NaN weights": (lambda weights, meta: torch.save({k: v.fill_(float("nan")) for k, v in
+                                                      torch.load(weights, weights_only=True).items()}, weights),
+                    "{weights} holds NaN or infinite weights"),
+}
+
+
+@pytest.mark.parametrize("damage", MALFORMED)
+def test_pretrained_check_reports_malformed_files(shipped, capsys, damage):
+    from wf_lessons import pretrained
+
+    weights, meta = shipped
+    change, words = MALFORMED[damage]
+    change(weights, meta)
+    code = pretrained.main(["check"])  # no exception escapes
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert code == 1 and "MISMATCH" in out and "Traceback" not in out, out
+    assert words.format(weights=weights, meta=meta) in out, out
+
+
+def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, runs, monkeypatch, capsys):
+    """The second checkpoint write fails as on a full disk: one clear error (no torch traceback) naming the
+    checkpoint, and the first checkpoint kept as it was (it loads and resumes)."""
+    import errno
+
+    from test_train import _config, _data
+
+    from wf_lessons import atomic
+
+    real_save, writes = torch.save, []
+
+    def full_disk(obj, f, *args, **kwargs):
+        if ".full.pt." in str(f):
+            writes.append(f)
+            if len(writes) == 2:
+                Path(f).write_bytes(b"\x50\x4b half a checkpoint")
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.torch, "save", full_disk)
+    checkpoint = tmp_path / "ckpt" / "full.pt"
+    with pytest.raises(OSError) as error:
+        train.train(_config(tmp_path, run_name="full", epochs=2, write_log=True), _data())
+    message = str(error.value)
+    assert f"could not write checkpoint {checkpoint} (No space left on device)" in message
+    assert f"the previous checkpoint {checkpoint} is kept as it was" in message
+    assert "--resume" in message
+    assert train.load_checkpoint(checkpoint)["epoch"] == 1
+    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["full.pt"]  # no temporary file, no claim left
+    # the command line: one error line, exit status 1, no traceback
+    monkeypatch.setattr("wf_lessons.train.loop.cifar10", lambda split: _data()[0 if split == "train" else 1])
+    monkeypatch.setattr("wf_lessons.train.loop.describe_source", lambda: "toy data")
+    writes.clear()
+    writes.append("the first write is done")
+    argv = ["--model", "wf-cifar-quick", "--override", "img_size=16", "--override", "embed_dim=16", "--override",
+            "depth=2", "--epochs", "2", "--batch-size", "16", "--run-name", "full", "--checkpoint-dir",
+            str(tmp_path / "ckpt"), "--device", "cpu", "--threads", "1", "--no-progress", "--overwrite"]
+    code, err = _cli(train.main, argv, capsys)
+    assert code == 1 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and f"error: could not write checkpoint {checkpoint}" in lines[0], err
+    assert train.load_checkpoint(checkpoint)["epoch"] == 1
+
+
+def test_torch_save_failing_on_a_full_disk_is_an_oserror_naming_the_file(tmp_path, monkeypatch):
+    from wf_lessons import atomic
+
+    target = tmp_path / "kept.pt"
+    atomic.torch_save({"old": torch.zeros(1)}, target)
+
+    def fails(obj, f, *args, **kwargs):  # how torch's zip writer reports a write that failed
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(atomic.torch, "save", fails)
+    with pytest.raises(OSError, match=f"could not write {target}: torch.save failed \\(.*unexpected pos.*\\); the "
+                                      "disk may be full .* MB free"):
+        atomic.torch_save({"new": torch.ones(1)}, target)
+    assert torch.equal(torch.load(target, weights_only=True)["old"], torch.zeros(1))
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.pt"]
+
+
 def test_extracted_data_is_readable_by_group_and_others(tmp_path):
     """An archive of owner-only files (or extracted by a process with a strict temporary folder) gives a data
     folder that a shared machine's other users can read: modes follow the umask, as for any new file."""
@@ -754,3 +908,18 @@ def test_extracted_data_is_readable_by_group_and_others(tmp_path):
     assert modes[target] == 0o755 and modes[target / "train" / "cat"] == 0o755
     assert modes[target / "train" / "cat" / "0000.png"] == 0o644
     assert all(mode in (0o755, 0o644) for mode in modes.values())
+
+
+@pytest.mark.parametrize("variable", ["WF_DATA_DIR", "WF_RUNS_DIR"])
+def test_a_data_folder_variable_naming_a_file_is_refused(tmp_path, monkeypatch, capsys, variable):
+    file = tmp_path / "notes.txt"
+    file.write_text("not a folder")
+    monkeypatch.setenv(variable, str(file))
+    getter = config.data_dir if variable == "WF_DATA_DIR" else config.runs_dir
+    with pytest.raises(ValueError, match=f"{variable}={str(file)!r} names a file, not a folder: set {variable} to "
+                                         "a folder"):
+        getter()
+    if variable == "WF_DATA_DIR":
+        code, err = _cli(data.main, ["check"], capsys)
+        _assert_one_error_line(code, err, f"error: {variable}={str(file)!r} names a file, not a folder")
+    assert file.read_text() == "not a folder"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,8 @@ import torch
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; on success it is flushed to disk and renamed over ``path``.
 
-    On any error (or interruption) the temporary file is removed and ``path`` keeps its previous contents.
+    On any error (or interruption) the temporary file is removed and ``path`` keeps its previous contents. A write
+    that fails (a full disk) raises an ``OSError`` of the same kind that names ``path`` and says so.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,14 +30,34 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
             os.fsync(f.fileno())
         tmp.chmod(0o644)  # mkstemp makes owner-only files
         os.replace(tmp, path)
+    except OSError as error:
+        message = f"could not write {path}: {error.strerror or error}; {_kept(path)}"
+        raise (OSError(error.errno, message) if error.errno is not None else OSError(message)) from error
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _kept(path: Path) -> str:
+    return "it keeps its previous contents" if path.exists() else "nothing was written"
+
+
 def torch_save(obj: object, path: Path | str) -> None:
-    """``torch.save(obj, path)``, atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save(obj, path)``, atomically (see :func:`atomic_path`).
+
+    torch's file writer reports a failed write (a full disk) as a ``RuntimeError`` with an internal message; it is
+    raised here as an ``OSError`` that names ``path`` and the free space left.
+    """
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except RuntimeError as error:
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 1e6:,.0f} MB free there"
+        except OSError:
+            free = "its free space is unknown"
+        raise OSError(f"could not write {path}: torch.save failed ({error}); the disk may be full ({free}); "
+                      f"{_kept(path)}") from error
 
 
 def writable_folder(folder: Path | str) -> str | None:

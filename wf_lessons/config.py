@@ -76,9 +76,19 @@ def in_checkout() -> bool:
 
 
 def _env_dir(name: str) -> Path | None:
-    """The folder an environment variable names (``~`` expanded, made absolute), or None when unset or empty."""
+    """The folder an environment variable names (``~`` expanded, made absolute), or None when unset or empty.
+
+    Raises ``ValueError`` when it names something that exists and is not a folder (a file): nothing could be read
+    from or written under it.
+    """
     value = os.environ.get(name, "").strip()
-    return Path(value).expanduser().resolve() if value else None
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}={value!r} names a file, not a folder: set {name} to a folder (it is created when "
+                         "missing), or unset it")
+    return path
 
 
 def user_data_dir() -> Path:

@@ -108,10 +108,20 @@ def write(log: dict[str, Any], name: str, folder: Path | None = None) -> Path:
 
 
 def read(path: Path | str) -> dict[str, Any]:
-    """A run log by path, or by name under ``data/runs/`` (``"bench-scaling-cpu"``)."""
+    """A run log by path, or by name under ``data/runs/`` (``"bench-scaling-cpu"``).
+
+    A file that is not a JSON object (cut short, edited) raises ``ValueError`` naming it.
+    """
     path = Path(path)
     if not path.suffix:
         path = config.runs_dir() / f"{path}.json"
     if not path.exists():
         raise FileNotFoundError(f"run log {path} does not exist; the chapter prints the command that makes it")
-    return json.loads(path.read_text())
+    try:
+        log = json.loads(path.read_text())
+    except ValueError as error:  # invalid JSON or UTF-8
+        raise ValueError(f"run log {path} is not valid JSON ({error}): it was cut short or changed by hand; restore "
+                         "it (a committed log: git checkout -- <path>) or make it again") from None
+    if not isinstance(log, dict):
+        raise ValueError(f"run log {path} holds a {type(log).__name__}, not a run log (a JSON object)")
+    return log

@@ -86,14 +86,49 @@ def _waiting_manifest(name: str) -> dict[str, Any] | None:
 
 
 def manifest(name: str) -> dict[str, Any]:
-    """The manifest of a shipped model (see the module docstring)."""
+    """The manifest of a shipped model (see the module docstring); ``ValueError`` naming the file when it is not a
+    readable manifest (not JSON, or without the model, its overrides, its accuracy or its SHA-256)."""
     _, meta = _paths(name)
     if (waiting := _waiting_manifest(name)) is not None:
-        return waiting
+        return _checked_manifest(waiting, _staged(name)[1])
     if not meta.is_file():
         raise FileNotFoundError(f"the manifest {meta.name} of pretrained model {name!r} is missing from {FOLDER}; "
                                 "reinstall the package (pip install -e .) or restore the file from git")
-    return json.loads(meta.read_text())
+    try:
+        content = json.loads(meta.read_text())
+    except ValueError as error:  # invalid JSON or UTF-8
+        raise ValueError(f"the manifest {meta} is not valid JSON ({error}); restore it from git (git checkout -- "
+                         "wf_lessons/pretrained)") from None
+    return _checked_manifest(content, meta)
+
+
+def _checked_manifest(content: Any, path: Path) -> dict[str, Any]:
+    """``content`` if it has what loading and checking a model read, else ``ValueError`` naming ``path``."""
+    restore = "restore it from git (git checkout -- wf_lessons/pretrained)"
+    if not isinstance(content, dict):
+        raise ValueError(f"the manifest {path} holds a {type(content).__name__}, not a manifest (a JSON object); "
+                         f"{restore}")
+    if missing := [key for key in _MANIFEST_KEYS if key not in content]:
+        raise ValueError(f"the manifest {path} lacks {', '.join(missing)}; {restore}")
+    for key, (ok, expected) in _MANIFEST_KEYS.items():
+        if not ok(content[key]):
+            raise ValueError(f"the manifest {path} is damaged: {key} must be {expected}, got {content[key]!r}; "
+                             f"{restore}")
+    return content
+
+
+def _is_accuracy(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+#: What every manifest must hold (what :func:`load` and :func:`check` read): key -> (test, what is expected).
+_MANIFEST_KEYS: dict[str, tuple[Any, str]] = {
+    "model": (lambda v: isinstance(v, str), "a model name"),
+    "model_overrides": (lambda v: isinstance(v, dict), "a dict of keyword arguments"),
+    "test_acc": (_is_accuracy, "a number in [0, 1]"),
+    "sha256": (lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v),
+               "64 hexadecimal digits"),
+}
 
 
 def _finish_interrupted_export(name: str) -> None:
@@ -140,7 +175,19 @@ def load(name: str, device: str | torch.device = "cpu", verify: bool = True) -> 
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as error:
         raise ValueError(f"{weights} is not a readable weights file ({type(error).__name__}: {error})") from None
-    model = build_model(meta["model"], **meta["model_overrides"])
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        what = (f"it holds a {type(state).__name__}" if not isinstance(state, dict) else
+                next(f"{k} is a {type(v).__name__}" for k, v in state.items() if not isinstance(v, torch.Tensor)))
+        raise ValueError(f"{weights} is not a state dict (a dict of names to tensors): {what}; restore it from git "
+                         "(git checkout -- wf_lessons/pretrained)")
+    if bad := sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()):
+        raise ValueError(f"{weights} holds NaN or infinite weights (in {', '.join(bad[:3])}"
+                         f"{', ...' if len(bad) > 3 else ''}); restore it from git (git checkout -- "
+                         "wf_lessons/pretrained)")
+    try:
+        model = build_model(meta["model"], **meta["model_overrides"])
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"the manifest {_paths(name)[1]} names a model that cannot be built ({error})") from None
     from wf_lessons.train.checkpoint import load_weights
 
     load_weights(model, {k: v.float() for k, v in state.items()}, f"pretrained weights {weights.name}")
@@ -211,15 +258,17 @@ def check(names: tuple[str, ...] = NAMES, progress: bool = True) -> list[dict[st
     loader = DeviceLoader(images, labels, min(500, len(labels)), train=False, device=torch.device("cpu"))
     rows = []
     for name in names:
-        meta, weights = manifest(name), _paths(name)[0]
-        row: dict[str, Any] = {"name": name, "manifest_acc": meta["test_acc"], "sha256_ok": False, "acc": None}
-        try:
+        weights = _paths(name)[0]
+        row: dict[str, Any] = {"name": name, "manifest_acc": None, "sha256_ok": False, "acc": None}
+        try:  # a damaged manifest or weights file is this model's mismatch, said in its row
+            meta = manifest(name)
+            row["manifest_acc"] = meta["test_acc"]
             row["sha256_ok"] = sha256(weights) == meta["sha256"]
             row["acc"] = evaluate(load(name, verify=False), loader)["accuracy"]
         except (OSError, ValueError) as error:
             row["error"] = str(error)
         row["ok"] = (row["sha256_ok"] and row["acc"] is not None
-                     and abs(row["acc"] - meta["test_acc"]) * 100 <= TOLERANCE_POINTS)
+                     and abs(row["acc"] - row["manifest_acc"]) * 100 <= TOLERANCE_POINTS)
         rows.append(row)
         if progress:
             print(f"  {name}: {'ok' if row['ok'] else 'MISMATCH'}", file=sys.stderr, flush=True)
@@ -251,9 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{'model':26s} {'manifest':>9s} {'measured':>9s} {'Δ points':>9s} {'sha256':>7s}  verdict")
     for r in rows:
+        promised = f"{r['manifest_acc']:.4f}" if r["manifest_acc"] is not None else "—"
         acc = f"{r['acc']:.4f}" if r["acc"] is not None else "—"
-        delta = f"{(r['acc'] - r['manifest_acc']) * 100:+.2f}" if r["acc"] is not None else "—"
-        print(f"{r['name']:26s} {r['manifest_acc']:9.4f} {acc:>9s} {delta:>9s} {'ok' if r['sha256_ok'] else 'BAD':>7s}"
+        delta = f"{(r['acc'] - r['manifest_acc']) * 100:+.2f}" if None not in (r["acc"], r["manifest_acc"]) else "—"
+        print(f"{r['name']:26s} {promised:>9s} {acc:>9s} {delta:>9s} {'ok' if r['sha256_ok'] else 'BAD':>7s}"
               f"  {'ok' if r['ok'] else 'MISMATCH: ' + r.get('error', 'accuracy or hash differs')}")
     return 0 if all(r["ok"] for r in rows) else 1
 

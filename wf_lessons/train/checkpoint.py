@@ -87,11 +87,29 @@ def part_digests(content: dict[str, Any]) -> dict[str, str]:
     return digests
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk): the previous checkpoint, if any, is kept as it was."""
+
+
 def save_checkpoint(path: Path, content: dict[str, Any]) -> None:
     """Write ``content`` (the keys of :data:`_REQUIRED` and more) as a checkpoint, atomically, with the digest of
-    each part."""
-    atomic.torch_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **content,
-                       "digests": part_digests(content)}, path)
+    each part.
+
+    A write that fails (a full disk) raises :class:`CheckpointWriteError` saying what failed; the previous checkpoint
+    is kept as it was (the write is atomic), so the run can be resumed from it.
+    """
+    try:
+        atomic.torch_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **content,
+                           "digests": part_digests(content)}, path)
+    except OSError as error:
+        cause = error.__cause__
+        reason = (cause.strerror if isinstance(cause, OSError) and cause.strerror else
+                  f"torch.save failed: {cause}; the disk may be full" if isinstance(cause, RuntimeError) else
+                  str(error))
+        kept = (f"the previous checkpoint {path} is kept as it was; free some space, then continue the run from it "
+                "with --resume (resume=True)" if Path(path).exists() else
+                "no checkpoint of this run was written; free some space and start it again")
+        raise CheckpointWriteError(f"could not write checkpoint {path} ({reason}): {kept}") from error
 
 
 def _weights_digest(ckpt: dict[str, Any]) -> str:

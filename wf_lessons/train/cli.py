@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, PermissionError, DataNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except loop.TrainingDiverged as error:
+    except (loop.TrainingDiverged, OSError) as error:  # OSError: a write that failed (a full disk)
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
