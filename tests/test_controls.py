@@ -186,19 +186,44 @@ def test_the_sweep_chooses_each_familys_rate_on_validation(controls, capsys):
         ablate.run("controls-toy", ["released"], sweep=True)
     summary = ablate.run("controls-toy", sweep=True, progress=False, data=controls["data"], **controls["settings"])
     names = sorted(p.stem for p in controls["runs"].glob("ablation-controls-toy-*.json"))
-    assert names == sorted(ablate.run_name("controls-toy", v, 0, lr) for v in ("released", "all-static")
-                           for lr in ablate.LR_SWEEP)
+    assert names == sorted(ablate.run_name("controls-toy", v, 0, lr) for v, lr in ablate.sweep_runs("controls-toy"))
     for variant, rates in summary["lr_sweep"].items():
+        assert set(ablate.LR_SWEEP) <= {float(lr) for lr in rates}  # the first grid, and any growth past an edge
         best = max(rates.items(), key=lambda item: (item[1], -float(item[0])))[0]
         assert f"{ablate.chosen_lr('controls-toy', variant):g}" == best
-    # a forged better score moves the choice: it really is read from the validation accuracy of the logs
-    path = controls["runs"] / f"{ablate.run_name('controls-toy', 'released', 0, 6e-3)}.json"
-    log = json.loads(path.read_text())
-    log["val_acc"] = 2.0
-    path.write_text(json.dumps(log))
-    assert ablate.chosen_lr("controls-toy", "zero-init") == 6e-3  # the weightformer family follows "released"
-    cfg = ablate.config("controls-toy", "zero-init", 1)
-    assert cfg.lr == 6e-3 and cfg.run_name == "ablation-controls-toy-zero-init-lr0.006-seed1"
+        edge = best in (min(rates, key=float), max(rates, key=float))
+        assert not edge or len(rates) == len(ablate.LR_SWEEP) + ablate.MAX_LR_EXTENSIONS
+    cfg = ablate.config("controls-toy", "zero-init", 1)  # the weightformer family follows "released"
+    assert cfg.lr == ablate.chosen_lr("controls-toy", "released")
+    assert cfg.run_name == f"ablation-controls-toy-zero-init-lr{cfg.lr:g}-seed1"
+
+
+def _forge_sweep(runs, variant: str, results: dict) -> None:
+    """Sweep logs of ``variant`` with the given final validation accuracy per rate (None: diverged)."""
+    runs.mkdir(parents=True, exist_ok=True)
+    for lr, acc in results.items():
+        name = ablate.run_name("controls-toy", variant, 0, lr)
+        log = {"run_name": name, "seed": 0, "complete": acc is not None, "diverged": None if acc else "nan",
+               "val_acc": acc}
+        (runs / f"{name}.json").write_text(json.dumps(log))
+
+
+def test_the_sweep_grows_past_an_edge_until_the_best_rate_is_bracketed(controls):
+    _forge_sweep(controls["runs"], "released", {1.5e-3: 0.70, 3e-3: 0.72, 6e-3: 0.75})  # best at the top edge
+    assert (("released", 1.2e-2) in ablate.sweep_runs("controls-toy"))
+    with pytest.raises(ValueError, match="3 of 4 runs done"):
+        ablate.chosen_lr("controls-toy", "released")
+    _forge_sweep(controls["runs"], "released", {1.2e-2: 0.74})  # worse than 6e-3: bracketed, the sweep stops
+    assert ablate.chosen_lr("controls-toy", "slot-static") == 6e-3
+    assert ("released", 2.4e-2) not in ablate.sweep_runs("controls-toy")
+    _forge_sweep(controls["runs"], "all-static", {1.5e-3: 0.80, 3e-3: 0.78, 6e-3: None})  # best at the bottom
+    assert ("all-static", 7.5e-4) in ablate.sweep_runs("controls-toy")
+    _forge_sweep(controls["runs"], "all-static", {7.5e-4: 0.81})  # better again: one more step down, then it stops
+    assert ("all-static", 3.75e-4) in ablate.sweep_runs("controls-toy")
+    _forge_sweep(controls["runs"], "all-static", {3.75e-4: 0.82})
+    assert len([r for v, r in ablate.sweep_runs("controls-toy") if v == "all-static"]) == 5  # at most 2 extensions
+    assert ablate.chosen_lr("controls-toy", "all-static") == 3.75e-4
+    assert ablate.sweep_table("controls-toy")["all-static"]["0.006"] is None  # diverged: shown, never chosen
 
 
 def test_summary_pairs_by_seed_and_counts_only_the_grids_own_logs(controls):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from collections.abc import Sequence
@@ -90,10 +91,11 @@ PRECISION_CHECKS: dict[str, tuple[str, dict[str, Any]]] = {
     "released-fp32": ("released", {"bf16": False}),
     "all-static-fp32": ("all-static", {"bf16": False}),
 }
-#: The variant whose learning-rate sweep sets each family's rate, and the rates swept (the CPU recipe's 3e-3 and a
-#: factor 2 either side).
+#: The variant whose learning-rate sweep sets each family's rate, and the rates swept first (the CPU recipe's 3e-3
+#: and a factor 2 either side; the grid grows past an edge that wins, see :func:`chosen_lr`).
 SWEEP_VARIANTS = {"weightformer": "released", "static": "all-static"}
 LR_SWEEP = (1.5e-3, 3e-3, 6e-3)
+MAX_LR_EXTENSIONS = 2
 #: Controls presets whose learning rates come from another preset's sweep (one change from it: the schedule, or
 #: the token grid), so that the rate is not a second difference.
 LR_FROM = {"controls-short-cpu": "controls-cpu", "controls-long-cpu": "controls-cpu",
@@ -159,12 +161,38 @@ def summary_name(preset: str) -> str:
     return "ablation-" + preset.removeprefix("study-")
 
 
+def _sweep_results(preset: str, variant: str) -> tuple[list[float], dict[float, float]]:
+    """The rates ``variant``'s sweep needs so far, and the final validation accuracy of each finished one.
+
+    The sweep starts with :data:`LR_SWEEP`; when every rate of it is finished and the best lies at an edge, the
+    grid grows by a factor 2 beyond that edge (at most :data:`MAX_LR_EXTENSIONS` times), so that the chosen rate is
+    bracketed by worse ones rather than the edge of an arbitrary grid."""
+    rates, results = sorted(LR_SWEEP), {}
+    while True:
+        for lr in rates:
+            path = wf_config.runs_dir() / f"{run_name(preset, variant, 0, lr)}.json"
+            log = runlog.read(path) if path.exists() else {}
+            if log.get("complete") and log.get("val_acc") is not None:
+                results[lr] = log["val_acc"]
+            elif log.get("diverged"):  # a rate too high to train: a result, the worst one
+                results[lr] = -math.inf
+        if len(results) < len(rates) or len(rates) >= len(LR_SWEEP) + MAX_LR_EXTENSIONS:
+            return rates, results
+        best = max(results, key=lambda lr: (results[lr], -lr))
+        if best == rates[-1]:
+            rates.append(rates[-1] * 2)
+        elif best == rates[0]:
+            rates.insert(0, rates[0] / 2)
+        else:
+            return rates, results
+
+
 def sweep_runs(preset: str) -> list[tuple[str, float]]:
-    """The learning-rate sweep of a controls preset: (variant, lr) pairs, trained with seed 0."""
+    """The learning-rate sweep of a controls preset as it stands: (variant, lr) pairs, trained with seed 0."""
     _check_preset(preset)
     if not is_controls(preset) or preset in LR_FROM:
         raise ValueError(f"{preset} has no learning-rate sweep of its own; the sweep runs with preset controls-cpu")
-    return [(variant, lr) for variant in SWEEP_VARIANTS.values() for lr in LR_SWEEP]
+    return [(variant, lr) for variant in SWEEP_VARIANTS.values() for lr in _sweep_results(preset, variant)[0]]
 
 
 def chosen_lr(preset: str, variant: str) -> float:
@@ -174,19 +202,13 @@ def chosen_lr(preset: str, variant: str) -> float:
     """
     sweep_preset = LR_FROM.get(preset, preset)
     family = CONTROLS[PRECISION_CHECKS[variant][0] if variant in PRECISION_CHECKS else variant][0]
-    reference = SWEEP_VARIANTS[family]
-    logs = {}
-    for lr in LR_SWEEP:
-        path = wf_config.runs_dir() / f"{run_name(sweep_preset, reference, 0, lr)}.json"
-        log = runlog.read(path) if path.exists() else {}
-        if log.get("complete") and log.get("val_acc") is not None:
-            logs[lr] = log["val_acc"]
-    if len(logs) < len(LR_SWEEP):
+    rates, results = _sweep_results(sweep_preset, SWEEP_VARIANTS[family])
+    if len(results) < len(rates):
         raise ValueError(
             f"the learning rate of the {family} family ({variant}) is chosen by its sweep on the validation split, "
-            f"which has {len(logs)} of {len(LR_SWEEP)} runs done; run "
+            f"which has {len(results)} of {len(rates)} runs done; run "
             f"`python -m wf_lessons.ablate --preset {sweep_preset} --sweep` first")
-    return max(logs, key=lambda lr: (logs[lr], -lr))  # ties: the smaller rate
+    return max(results, key=lambda lr: (results[lr], -lr))  # ties: the smaller rate
 
 
 def config(preset: str, variant: str, seed: int, lr: float | None = None, **settings: Any) -> TrainConfig:
@@ -251,6 +273,18 @@ def run(preset: str = "study-cpu", names: list[str] | None = None, seeds: list[i
 
     todo = _select(preset, names, seeds, sweep)
     say = tqdm.write if progress else (lambda *_: None)
+    while todo:
+        _train_each(preset, todo, progress, say, data, settings)
+        # a sweep whose best rate lies at an edge grows (chosen_lr): train the new rates too
+        todo = [t for t in _select(preset, None, None, sweep=True) if t not in todo] if sweep else []
+    return write_summary(preset)
+
+
+def _train_each(preset: str, todo: list[tuple[str, int, float | None]], progress: bool, say: Any,
+                data: Data | None, settings: dict[str, Any]) -> None:
+    """Train each (variant, seed, lr) of ``todo`` that is neither done, diverged nor claimed by another process."""
+    from tqdm.auto import tqdm
+
     with tqdm(todo, desc="study", unit="run", disable=None if progress else True) as bar:
         for variant, seed, lr in bar:
             cfg = config(preset, variant, seed, lr, progress=False, **settings)
@@ -268,7 +302,6 @@ def run(preset: str = "study-cpu", names: list[str] | None = None, seeds: list[i
                 say(f"{error}: not retried")
                 continue
             say(f"{cfg.run_name}: test accuracy {log['test_acc']:.4f} ({log['wall_s']:.0f} s)")
-    return write_summary(preset)
 
 
 def finished_logs(preset: str, variant: str, lr: float | None = None) -> list[dict[str, Any]]:
@@ -323,14 +356,14 @@ def summarize(preset: str = "study-cpu") -> dict[str, Any]:
     return out
 
 
-def sweep_table(preset: str) -> dict[str, dict[str, float]]:
-    """The learning-rate sweep's finished runs: reference variant -> {lr as text: final validation accuracy}."""
-    table: dict[str, dict[str, float]] = {}
-    for variant, lr in sweep_runs(preset):
-        path = wf_config.runs_dir() / f"{run_name(preset, variant, 0, lr)}.json"
-        log = runlog.read(path) if path.exists() else {}
-        if log.get("complete"):
-            table.setdefault(variant, {})[f"{lr:g}"] = log["val_acc"]
+def sweep_table(preset: str) -> dict[str, dict[str, float | None]]:
+    """The learning-rate sweep's finished runs: reference variant -> {lr as text: final validation accuracy, or
+    None for a run that diverged}, by increasing rate."""
+    table: dict[str, dict[str, float | None]] = {}
+    for variant in SWEEP_VARIANTS.values():
+        rates, results = _sweep_results(preset, variant)
+        table[variant] = {f"{lr:g}": (None if results[lr] == -math.inf else results[lr])
+                          for lr in rates if lr in results}
     return table
 
 
