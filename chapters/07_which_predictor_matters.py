@@ -244,15 +244,9 @@ plt.show()
 # %% [markdown]
 # ## 6. Where the gap comes from
 #
-# **Predict first (exercise 1).** Before reading on: which of the three links do you expect to carry most of the
-# gap between the released network and the all-static control, in size? Write your guess in the cell below; exercise
-# 1 measures it.
-
-# %% tags=["predict"]
-# answered in: 6. Where the gap comes from
-prediction_1 = None  # your guess: "structure", "initialisation" or "prediction"
-
-# %% [markdown]
+# Before you read on, decide which of the three links you expect to carry most of the gap between the released
+# network and the all-static control, and in which direction.
+#
 # The decomposition: each link a paired difference of test accuracy, its 95% interval and the Holm-corrected
 # p-value over all the study's comparisons. The total at the top; a link whose interval excludes zero is drawn in
 # colour (blue: the treatment is better, red: worse).
@@ -316,38 +310,67 @@ if summary["comparisons"]:
 # **How large do the predictions grow?**
 
 # %%
-SIZE_RUNS = [n for n in ("released", "zero-init") if n in table]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharex=True)
-for name, colour in zip(SIZE_RUNS, ("tab:green", "tab:purple")):
-    for run in table[name]["runs"]:
-        log = runlog.read(run)
-        for i, (block, style) in enumerate(zip(log["epochs"][0]["prediction_norms"], ("-", "--"))):
-            for ax, kind in zip(axes, ("linear", "dwc")):
-                ax.plot([e["epoch"] for e in log["epochs"]], [e["prediction_norms"][block][kind] for e in log["epochs"]],
-                        style, color=colour, alpha=0.6,
-                        label=f"{name}, block {block}" if run == table[name]["runs"][0] else None)
+def released_logs() -> dict[str, dict]:
+    """Every finished run of the released network: the sweep's (seed 0, each rate) and the study's (each seed at
+    the chosen rate), by run name."""
+    names = [ablate.run_name(PRESET, "released", 0, float(lr)) for lr in summary["lr_sweep"]["released"]]
+    names += table.get("released", {}).get("runs", [])
+    return {name: runlog.read(name) for name in dict.fromkeys(names)}
+
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
+for (name, log), colour in zip(released_logs().items(), plt.cm.viridis_r([0.15, 0.4, 0.6, 0.8, 0.95, 1.0] * 3)):
+    label = f"lr {log['config']['lr']:g}, seed {log['seed']}"
+    for block, style in zip(log["epochs"][0]["prediction_norms"], ("-", "--")):
+        for ax, kind in zip(axes, ("linear", "dwc")):
+            ax.plot([e["epoch"] for e in log["epochs"]], [e["prediction_norms"][block][kind] for e in log["epochs"]],
+                    style, color=colour, label=f"{label}, block {block}")
 axes[0].set_ylabel("‖Ŵ‖ / ‖W0‖ (dynamic linear)")
 axes[1].set_ylabel("‖K̂‖ / ‖K0‖ (dynamic DWC)")
 for ax in axes:
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-axes[1].legend(fontsize=8)
-fig.suptitle("prediction size relative to the static weight, after each epoch (every seed)", fontsize=10)
+fig.legend(*axes[0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
+fig.suptitle("released network: prediction size relative to the static weight after each epoch (256 validation "
+             "images)", fontsize=10)
 plt.tight_layout()
 plt.show()
 
+# %%
+for name, log in released_logs().items():
+    first, last = log["epochs"][0]["prediction_norms"], log["epochs"][-1]["prediction_norms"]
+    print(f"{name}: " + "; ".join(f"block {b}: ‖Ŵ‖/‖W0‖ {first[b]['linear']:.2f} -> {last[b]['linear']:.2f}, "
+                                  f"‖K̂‖/‖K0‖ {first[b]['dwc']:.2f} -> {last[b]['dwc']:.2f}" for b in first)
+          + " (after epoch 1 -> at the end)")
+
 # %% [markdown]
-# **How much does a trained network rely on its predictions?** Switch them off in the trained model and measure
-# again; a network that ignores its predictions loses nothing.
+# Read the two kinds apart: a ratio above 1 means the predicted part is larger than the static weight it is added
+# to, so the layer is more dynamic than static.
+#
+# **Predict first (exercise 1).** The trained released network computes every dynamic block with `W0 + Ŵ` and
+# `K0 + K̂`. Switch the predictions off (`models.predictions_off`: `W0` and `K0` alone) and evaluate it again on
+# the validation split. By how many points do you expect its accuracy to drop: under 5, 5 to 20, or over 20?
+
+# %% tags=["predict"]
+# answered in: Reliance: the predictions switched off
+prediction_1 = None  # your guess: "under 5", "5 to 20" or "over 20"
+
+# %% [markdown]
+# ### Reliance: the predictions switched off
+#
+# Every run logs it at the end (`val_acc_predictions_off`). A network that ignores its predictions loses nothing;
+# one whose static weights have adapted to the predicted part loses a lot:
 
 # %%
-for name in (n for n in ("released", "zero-init", "predict-dwc-only", "predict-linear-only") if n in table):
+for name, log in released_logs().items():
+    print(f"{name}: validation accuracy {log['val_acc']:.2%} -> with predictions off "
+          f"{log['val_acc_predictions_off']:.2%} (drop {100 * (log['val_acc'] - log['val_acc_predictions_off']):.1f}"
+          " points)")
+for name in (n for n in ("zero-init", "predict-dwc-only", "predict-linear-only") if n in table):
     v = table[name]
     drops = [100 * (a - b) for a, b in zip(v["val_acc"], v["val_acc_predictions_off"])]
-    print(f"{name:<20} validation accuracy {100 * sum(v['val_acc']) / len(drops):.2f}% -> with predictions off "
-          f"{100 * sum(v['val_acc_predictions_off']) / len(drops):.2f}% (drop per seed: "
-          + ", ".join(f"{d:.1f}" for d in drops) + " points)")
+    print(f"{name}: drop per seed " + ", ".join(f"{d:.1f}" for d in drops) + " points")
 
 # %% [markdown]
 # **Fitting or generalising?** If the all-static network is ahead on held-out images, is it because it fits the
@@ -355,7 +378,7 @@ for name in (n for n in ("released", "zero-init", "predict-dwc-only", "predict-l
 # 5,000 training images, evaluated like the validation split (no augmentation):
 
 # %%
-print(f"{'variant':<21}{'train %':>8}{'val %':>7}{'train − val':>12}")
+print(f"{'variant':<21}{'train %':>8}{'val %':>7}{'train − val':>12}   (at the family's chosen rate)")
 for name, v in table.items():
     tr, va = (100 * sum(v[k]) / len(v[k]) for k in ("train_eval_acc", "val_acc"))
     print(f"{name:<21}{tr:>8.2f}{va:>7.2f}{tr - va:>12.2f}")
@@ -464,11 +487,12 @@ print(f"3 seeds of released, zero-init and all-static at twice the schedule: abo
 # Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
 # and a cell that checks it with `wf_lessons.exercises.ch07.check_exercise`.
 #
-# 1. **Predict, then measure** (you wrote your prediction before section 6; the check says how it fared).
-#    Compute, from the summary's variants (not its comparisons), the mean paired difference in points of
-#    `released` minus `zero-prediction` over their common seeds: the prediction link of the chain.
-# 2. **Build the statistics.** For `released` against `all-static`, compute the 95% confidence interval of the
-#    mean paired difference (in points) with `scipy.stats` — a `(low, high)` tuple.
+# 1. **Predict, then measure** (you wrote your prediction before "Reliance"; the check says how it fared).
+#    From the run log of the released network trained at the CPU recipe's rate (`ablate.run_name(PRESET,
+#    "released", 0, 3e-3)`), compute the drop in validation accuracy, in points, when its predictions are off.
+# 2. **Build the statistics.** For chapter 06's `cpu` preset (3 seeds, `train-wf-cifar-cpu-cpu-seed<k>` and
+#    `train-wf-cifar-cpu-all-static-cpu-seed<k>`), compute the 95% confidence interval of the mean paired
+#    difference WeightFormer minus all-static network, in points, with `scipy.stats` — a `(low, high)` tuple.
 # 3. **Build a zero start.** Write `zero_start(layer)` that makes a `BilateralDynLinear`'s prediction `Ŵ` exactly
 #    zero for every input while its gradient stays non-zero (chapter 02's layer: which one tensor to zero?).
 # 4. **Count a predictor's cost.** How many parameters does the `bilateral` dynamic-linear predictor add to
@@ -478,12 +502,10 @@ print(f"3 seeds of released, zero-init and all-static at twice the schedule: abo
 from wf_lessons.exercises import ch07
 
 # %% tags=["solution"]
-# hint: table[name]["seeds"] and table[name]["test_acc"] are parallel lists; pair by seed, in points
-a = dict(zip(table["released"]["seeds"], table["released"]["test_acc"]))
-b = dict(zip(table["zero-prediction"]["seeds"], table["zero-prediction"]["test_acc"]))
-common = sorted(set(a) & set(b))
-answer_1 = sum(100 * (a[s] - b[s]) for s in common) / len(common)
-print(f"{answer_1:+.2f} points over seeds {common}")
+# hint: runlog.read(name) gives the log; its "val_acc" and "val_acc_predictions_off" are fractions
+log = runlog.read(ablate.run_name(PRESET, "released", 0, 3e-3))
+answer_1 = 100 * (log["val_acc"] - log["val_acc_predictions_off"])
+print(f"{answer_1:.2f} points")
 
 # %% tags=["nbval-check-output"]
 ch07.check_prediction(1, prediction_1)
@@ -493,9 +515,8 @@ ch07.check_exercise(1, answer_1)
 # hint: scipy.stats.ttest_1samp(differences, 0).confidence_interval(0.95) (or ttest_rel on the two lists)
 from scipy import stats
 
-a = dict(zip(table["released"]["seeds"], table["released"]["test_acc"]))
-b = dict(zip(table["all-static"]["seeds"], table["all-static"]["test_acc"]))
-diffs = [100 * (a[s] - b[s]) for s in sorted(set(a) & set(b))]
+diffs = [100 * (runlog.read(f"train-wf-cifar-cpu-cpu-seed{s}")["test_acc"]
+                - runlog.read(f"train-wf-cifar-cpu-all-static-cpu-seed{s}")["test_acc"]) for s in range(3)]
 interval = stats.ttest_1samp(diffs, 0).confidence_interval(0.95)
 answer_2 = (interval.low, interval.high)
 print(f"[{answer_2[0]:+.2f}, {answer_2[1]:+.2f}] points")

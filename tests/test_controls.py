@@ -253,3 +253,12 @@ def test_precision_checks_train_in_float32_at_their_controls_rate_and_only_when_
     selected = {variant for variant, _, _ in ablate._select("controls-toy", None, [0])}
     assert selected == set(ablate.CONTROLS)  # the checks are not in the default selection
     assert {v for v, _, _ in ablate._select("controls-toy", ["released-fp32"], [0])} == {"released-fp32"}
+
+
+def test_run_names_with_a_learning_rate_are_read_by_name(controls):
+    name = ablate.run_name("controls-toy", "released", 0, 3e-3)  # "...-lr0.003-seed0": a dot, not a suffix
+    controls["runs"].mkdir(parents=True)
+    (controls["runs"] / f"{name}.json").write_text(json.dumps({"run_name": name}))
+    from wf_lessons import runlog
+
+    assert runlog.read(name)["run_name"] == name

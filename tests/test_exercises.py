@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
 from wf_lessons.exercises import (
     ch00,
@@ -367,23 +368,24 @@ def test_ch06_prediction_follows_the_committed_logs(capsys):
 
 # ------------------------------------------------------------------------------------------------- chapter 07
 def test_ch07_answers_follow_the_committed_logs():
-    from wf_lessons import ablate, runlog
+    from wf_lessons import runlog
 
-    table = runlog.read(ablate.summary_name("controls-cpu"))["variants"]
-    prediction, total = ablate.compare_paired(table, [("released", "zero-prediction", ""), ("released", "all-static",
-                                                                                            "")])
-    assert ch07.check_exercise(1, prediction["mean"]) and not ch07.check_exercise(1, prediction["mean"] + 0.5)
-    assert not ch07.check_exercise(1, prediction["mean"] / 100)  # a fraction, not points
-    low, high = total["ci95"]
-    assert ch07.check_exercise(2, (low, high)) and ch07.check_exercise(2, [low + 0.001, high])
-    assert not ch07.check_exercise(2, (low, high + 1)) and not ch07.check_exercise(2, low)
+    log = runlog.read(ch07.RELIANCE_RUN)
+    drop = 100 * (log["val_acc"] - log["val_acc_predictions_off"])
+    assert ch07.check_exercise(1, drop) and not ch07.check_exercise(1, drop + 0.5)
+    assert not ch07.check_exercise(1, drop / 100)  # a fraction, not points
+    outcome = next(k for k, (low, high) in ch07.DROP_OPTIONS.items() if low <= drop < high)
+    assert ch07.check_prediction(1, outcome) and ch07.check_prediction(1, f" {outcome.upper()} ")
+    assert not any(ch07.check_prediction(1, other) for other in ch07.DROP_OPTIONS if other != outcome)
+    assert not ch07.check_prediction(1, None)
+    diffs = [100 * (runlog.read(f"train-wf-cifar-cpu-cpu-seed{s}")["test_acc"]
+                    - runlog.read(f"train-wf-cifar-cpu-all-static-cpu-seed{s}")["test_acc"]) for s in range(3)]
+    interval = stats.ttest_rel(diffs, [0.0] * 3).confidence_interval(0.95)
+    assert ch07.check_exercise(2, (interval.low, interval.high))
+    assert ch07.check_exercise(2, [interval.low, interval.high])
+    assert not ch07.check_exercise(2, (interval.low, interval.high + 1)) and not ch07.check_exercise(2, interval.low)
     assert ch07.check_exercise(3, 54_016) is False  # a number where a function is asked for
     assert ch07.check_exercise(4, ch07._bilateral_cost()) and not ch07.check_exercise(4, float(ch07._bilateral_cost()))
-    links = ablate.compare_paired(table, [(*pair, "") for pair in ablate.DECOMPOSITION])
-    largest = max(zip(ch07.LINKS, links), key=lambda item: abs(item[1]["mean"]))[0]
-    assert ch07.check_prediction(1, largest) and ch07.check_prediction(1, f" {largest.upper()} ")
-    assert not any(ch07.check_prediction(1, other) for other in ch07.LINKS if other != largest)
-    assert not ch07.check_prediction(1, None)
 
 
 def test_ch07_zero_start_accepts_one_branch_only(capsys):

@@ -113,7 +113,7 @@ def read(path: Path | str) -> dict[str, Any]:
     A file that is not a JSON object (cut short, edited) raises ``ValueError`` naming it.
     """
     path = Path(path)
-    if not path.suffix:
+    if path.suffix != ".json" and path.parent == Path("."):  # a run name (it may hold dots: "...-lr0.003-seed0")
         path = config.runs_dir() / f"{path}.json"
     if not path.exists():
         raise FileNotFoundError(f"run log {path} does not exist; the chapter prints the command that makes it")

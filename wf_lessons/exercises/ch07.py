@@ -1,5 +1,5 @@
-"""Chapter 07 exercises: a paired difference and its interval from the controlled study, a zero start for the
-bilateral layer, and a predictor's parameter cost.
+"""Chapter 07 exercises: how much a trained network relies on its predictions, a paired interval, a zero start for
+the bilateral layer, and a predictor's parameter cost.
 
 The answers are computed from the committed run logs (``data/runs/``), so they follow the runs the course holds.
 """
@@ -19,30 +19,36 @@ from wf_lessons.models import build_model, count_parameters
 __all__ = ["check_exercise", "check_prediction"]
 
 PRESET = "controls-cpu"
+#: Exercise 1's run: the released network at the CPU recipe's learning rate, seed 0 of the controlled study's sweep.
+RELIANCE_RUN = ablate.run_name(PRESET, "released", 0, 3e-3)
+#: Exercise 1's prediction: the drop in validation accuracy, in points, when the trained network's predictions
+#: are switched off.
+DROP_OPTIONS = {"under 5": (-math.inf, 5.0), "5 to 20": (5.0, 20.0), "over 20": (20.0, math.inf)}
 
 
-def _paired(treatment: str, control: str) -> dict:
-    """The committed summary's paired comparison of ``treatment`` against ``control`` (all their common seeds)."""
-    table = runlog.read(ablate.summary_name(PRESET))["variants"]
-    rows = ablate.compare_paired(table, [(treatment, control, "")])
-    if not rows:
-        raise ValueError(f"the committed {PRESET} summary has no two common seeds of {treatment} and {control}")
-    return rows[0]
+def _drop_points() -> float:
+    log = runlog.read(RELIANCE_RUN)
+    return 100 * (log["val_acc"] - log["val_acc_predictions_off"])
 
 
-#: The decomposition's links by the name the prediction of exercise 1 uses (:data:`wf_lessons.ablate.DECOMPOSITION`).
-LINKS = dict(zip(("structure", "initialisation", "prediction"), ablate.DECOMPOSITION))
+def _cpu_interval() -> tuple[float, float]:
+    """The 95% t-interval of the cpu preset's paired differences, WeightFormer minus all-static (points)."""
+    table = {label: {"seeds": [0, 1, 2], "test_acc": [runlog.read(pattern.format(s))["test_acc"] for s in range(3)]}
+             for label, pattern in (("wf", "train-wf-cifar-cpu-cpu-seed{}"),
+                                    ("static", "train-wf-cifar-cpu-all-static-cpu-seed{}"))}
+    low, high = ablate.compare_paired(table, [("wf", "static", "")])[0]["ci95"]
+    return low, high
 
 
 def check_prediction(number: int, prediction: object) -> bool:
-    """Compare a prediction written before section 6 with the measurement (exercise 1: which link of the chain,
-    ``"structure"``, ``"initialisation"`` or ``"prediction"``, has the largest mean paired difference in size)."""
+    """Compare a prediction written before "Reliance" with the measurement (exercise 1: ``"under 5"``,
+    ``"5 to 20"`` or ``"over 20"`` points of validation accuracy lost when the predictions are switched off)."""
     if number != 1:
         raise ValueError(f"chapter 07 has a prediction for exercise 1 only, got {number!r}")
-    sizes = {link: abs(_paired(*pair)["mean"]) for link, pair in LINKS.items()}
-    return judge_prediction(number, prediction, max(sizes, key=sizes.get), tuple(LINKS),
-                            why="sizes of the three links: " + ", ".join(f"{k} {v:.2f}" for k, v in sizes.items())
-                                + " points")
+    drop = _drop_points()
+    outcome = next(name for name, (low, high) in DROP_OPTIONS.items() if low <= drop < high)
+    return judge_prediction(number, prediction, outcome, tuple(DROP_OPTIONS),
+                            why=f"the drop is {drop:.1f} points: the static weights adapted to the predicted part")
 
 
 def _bilateral_cost() -> int:
@@ -73,10 +79,10 @@ def _check_zero_start(zero_start: Callable[..., object]) -> tuple[bool, str]:
 def check_exercise(number: int, answer: object) -> bool:
     """Check an answer to an exercise of chapter 07; prints why, returns True when it is right.
 
-    1. In the controlled study (``controls-cpu``), the mean paired difference of test accuracy in points,
-       ``released`` minus ``zero-prediction``, over their common seeds. (a float)
-    2. The 95% confidence interval of the mean paired difference ``released`` minus ``all-static`` (points), as a
-       ``(low, high)`` tuple. (two floats)
+    1. The drop in validation accuracy, in points, of the released network trained at 3e-3 (seed 0 of the
+       controlled study's sweep) when its predictions are switched off. (a float)
+    2. The 95% confidence interval of the mean paired difference, in points, of the ``cpu`` preset's WeightFormer
+       minus its all-static network (3 seeds), as a ``(low, high)`` tuple. (two floats)
     3. ``zero_start(layer)``: a function that makes a ``BilateralDynLinear``'s prediction exactly zero while it
        still gets a gradient. (a function)
     4. How many parameters does the ``bilateral`` dynamic-linear predictor add to ``wf-cifar-cpu``, compared with
@@ -87,13 +93,13 @@ def check_exercise(number: int, answer: object) -> bool:
     if answer is None:
         return report(number, False, "no answer yet")
     if number == 1:
-        expected = _paired("released", "zero-prediction")["mean"]
+        expected = _drop_points()
         ok, message = check_number(answer, expected, integer=False, abs_tol=0.01,
-                                   correct=f"{expected:+.2f} points (mean of the paired differences)")
+                                   correct=f"{expected:.2f} points lost without the predictions")
         if not ok and isinstance(answer, (int, float)) and abs(answer * 100 - expected) < 0.01:
             message = "not quite: in points, please (multiply the accuracy difference by 100)"
     elif number == 2:
-        low, high = _paired("released", "all-static")["ci95"]
+        low, high = _cpu_interval()
         if not (isinstance(answer, (tuple, list)) and len(answer) == 2
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in answer)):
             ok, message = False, wrong_type("a (low, high) pair of numbers", answer)
