@@ -196,27 +196,50 @@ for step, gap, ratio in twin_runs(10 if QUICK else 30)[::5]:
 summary = runlog.read(ablate.summary_name(PRESET))
 print(f"summary of commit {summary['git_commit'][:12]}")
 for variant, rates in summary["lr_sweep"].items():
-    chosen = ablate.chosen_lr(PRESET, variant)
+    needed = [lr for v, lr in ablate.sweep_runs(PRESET) if v == variant]
+    try:
+        chosen = f"chosen {ablate.chosen_lr(PRESET, variant):g}"
+    except ValueError:  # the best rate is at an edge: the sweep grew past it and the new rate is not trained yet
+        chosen = f"not chosen yet ({len(rates)} of {len(needed)} rates done: the best was at the edge)"
     print(f"{variant:<11} validation accuracy by learning rate: "
-          + ", ".join(f"{lr}: {acc:.2%}" for lr, acc in rates.items()) + f"  -> chosen {chosen:g}")
+          + ", ".join(f"{lr}: " + ("diverged" if acc is None else f"{acc:.2%}") for lr, acc in rates.items())
+          + f"  -> {chosen}")
 
-fig, ax = plt.subplots(figsize=(5, 3))
+
+def sweep_logs(variant: str) -> list[dict]:
+    """The finished sweep runs of ``variant`` (seed 0), by increasing learning rate."""
+    return [runlog.read(ablate.run_name(PRESET, variant, 0, float(lr))) for lr in summary["lr_sweep"][variant]]
+
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [1, 1.6]})
+rates_seen = sorted({float(lr) for rates in summary["lr_sweep"].values() for lr in rates})
 for (variant, rates), colour in zip(summary["lr_sweep"].items(), ("tab:green", "0.4")):
-    ax.plot([float(lr) for lr in rates], [100 * a for a in rates.values()], "o-", color=colour, label=variant)
-ax.set_xscale("log")
-ax.set_xticks([float(lr) for lr in next(iter(summary["lr_sweep"].values()))],
-              list(next(iter(summary["lr_sweep"].values()))))
-ax.set_xlabel("peak learning rate")
-ax.set_ylabel("validation accuracy (%)")
-ax.set_title("the sweep (seed 0, 15 epochs)", fontsize=10)
-ax.grid(alpha=0.3)
-ax.legend(fontsize=8)
+    done = [(float(lr), 100 * acc) for lr, acc in rates.items() if acc is not None]
+    ax1.plot(*zip(*done), "o-", color=colour, label=variant)
+    for log, style in zip(sweep_logs(variant), ("o:", "s--", "^-.", "d-", "v:", "x--")):
+        ax2.plot([e["epoch"] for e in log["epochs"]], [100 * e["val_acc"] for e in log["epochs"]], style,
+                 color=colour, ms=3, label=f"{variant}, lr {log['config']['lr']:g}")
+ax1.set_xscale("log")
+ax1.set_xticks(rates_seen, [f"{lr:g}" for lr in rates_seen])
+ax1.minorticks_off()
+ax1.set_xlabel("peak learning rate")
+ax1.set_ylabel("final validation accuracy (%)")
+ax1.set_title("the sweep (seed 0, 15 epochs)", fontsize=10)
+ax1.legend(fontsize=8)
+ax2.set_xlabel("epoch")
+ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+ax2.set_ylabel("validation accuracy (%)")
+ax2.set_title("every sweep run, epoch by epoch", fontsize=10)
+ax2.legend(fontsize=7, loc="lower right", ncol=2)
+for ax in (ax1, ax2):
+    ax.grid(alpha=0.3)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# A best rate at the edge of the grid would mean the sweep should go further; the cell above says where each
-# family's best lies.
+# A best rate at the edge of the grid would say nothing about the rates beyond it, so the sweep grows by a factor 2
+# past an edge that wins (at most twice) until the best rate has a worse one on each side; the cell above prints
+# each family's rates as they stand and whether its rate is chosen yet.
 #
 # ## 5. The runs
 #
@@ -237,9 +260,12 @@ print(f"\nvariants with fewer than the planned {PLANNED_SEEDS} seeds so far:", "
 # %%
 CURVES = ("released", "all-static", "slot-static", "zero-prediction")
 curve_logs = {name: [runlog.read(r) for r in table[name]["runs"]] for name in CURVES if name in table}
-train.plot_curves(curve_logs, "the decomposition's four networks: validation accuracy per epoch",
-                  colours=("tab:green", "0.4", "tab:orange", "tab:blue"))
-plt.show()
+if curve_logs:
+    train.plot_curves(curve_logs, "the decomposition's four networks: validation accuracy per epoch",
+                      colours=("tab:green", "0.4", "tab:orange", "tab:blue")[:len(curve_logs)])
+    plt.show()
+else:
+    print("no run at a chosen learning rate yet")
 
 # %% [markdown]
 # ## 6. Where the gap comes from
@@ -248,8 +274,8 @@ plt.show()
 # network and the all-static control, and in which direction.
 #
 # The decomposition: each link a paired difference of test accuracy, its 95% interval and the Holm-corrected
-# p-value over all the study's comparisons. The total at the top; a link whose interval excludes zero is drawn in
-# colour (blue: the treatment is better, red: worse).
+# p-value over all the study's comparisons. The total at the top; a link that holds after the correction is drawn
+# in colour (blue: the treatment is better, red: worse).
 
 # %%
 comparisons = {(c["treatment"], c["control"]): c for c in summary["comparisons"]}
@@ -264,12 +290,17 @@ else:
 
 # %%
 def verdict(c: dict) -> str:
-    """One line for a comparison: the mean difference, its interval, and what the interval says."""
+    """One line for a comparison: the mean difference, its interval, and what it establishes after the correction."""
     low, high = c["ci95"]
-    holm = f"Holm p = {c['p_holm']:.3f}" if "p_holm" in c else "p undefined"
-    say = ("interval excludes zero" if low > 0 or high < 0 else "interval includes zero: not distinguishable")
+    holm = c.get("p_holm", 1.0)
+    if holm < 0.05:
+        say = "established (Holm p < 0.05)"
+    elif low > 0 or high < 0:
+        say = "the interval excludes zero, but not after correcting for the number of comparisons"
+    else:
+        say = "not distinguishable from zero"
     return (f"{c['treatment']} − {c['control']}: {c['mean']:+.2f} points [{low:+.2f}, {high:+.2f}], "
-            f"n = {len(c['seeds'])}, {holm}; {say}")
+            f"n = {len(c['seeds'])}, Holm p = {holm:.3f}: {say}")
 
 
 for c in summary["comparisons"]:
@@ -458,16 +489,23 @@ else:
 # The first two are the planned next runs: 3 seeds each of `released`, `zero-init` and the best control, at
 # patch 2 and at twice the schedule. They are not run yet, and no number about them appears in the course. Their
 # budget, from what the committed runs of this study took on the course's 2-core machine:
-#
-# %%
-minutes = {name: [(runlog.read(r)["process_wall_s"] or runlog.read(r)["wall_s"]) / 60 for r in v["runs"]]
-           for name, v in table.items()}
-for name, m in minutes.items():
-    print(f"{name:<21} {sum(m) / len(m):5.1f} min per 15-epoch run (end to end, one thread, {len(m)} runs)")
-per_regime = sum(sum(m) / len(m) for name, m in minutes.items() if name in ("released", "zero-init", "all-static"))
-print(f"3 seeds of released, zero-init and all-static at twice the schedule: about {3 * 2 * per_regime / 60:.1f} "
-      "hours of one thread; at patch 2 each step works on four times the tokens, so several times more")
 
+# %%
+def minutes_per_run(variant: str) -> list[float]:
+    """End-to-end minutes of every finished 15-epoch run of ``variant`` committed so far (sweep and study)."""
+    names = [ablate.run_name(PRESET, variant, 0, float(lr)) for lr in summary["lr_sweep"].get(variant, {})]
+    names += table.get(variant, {}).get("runs", [])
+    return [runlog.read(n)["wall_s"] / 60 for n in dict.fromkeys(names)]
+
+
+cost = {v: minutes_per_run(v) for v in ("released", "all-static")}
+for variant, m in cost.items():
+    print(f"{variant:<11} {sum(m) / len(m):5.1f} min per 15-epoch run on one thread ({len(m)} runs, two at a time "
+          "on the 2-core machine, beside other work)")
+mean = {v: sum(m) / len(m) for v, m in cost.items()}
+hours = 3 * 2 * (2 * mean["released"] + mean["all-static"]) / 60  # 3 seeds x twice the schedule x three networks
+print(f"the 30-epoch regime, 3 seeds of released, zero-init and the all-static network: about {hours:.0f} hours of "
+      "one thread; the 16×16 grid has four times the tokens per image, so several times that")
 # %% [markdown]
 # ## Summary
 #

@@ -262,3 +262,23 @@ def test_run_names_with_a_learning_rate_are_read_by_name(controls):
     from wf_lessons import runlog
 
     assert runlog.read(name)["run_name"] == name
+
+
+def test_the_forest_plot_colours_only_what_holds_after_the_correction():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [{"treatment": "a", "control": "b", "metric": "test_acc", "seeds": [0, 1], "diff_points": [1.0, 2.0],
+             "mean": 1.5, "ci95": [0.5, 2.5], "p": 0.01, "p_holm": 0.02},
+            {"treatment": "c", "control": "b", "metric": "test_acc", "seeds": [0, 1], "diff_points": [1.0, 1.2],
+             "mean": 1.1, "ci95": [0.2, 2.0], "p": 0.03, "p_holm": 0.06}]  # excludes zero, fails Holm
+    ax = ablate.plot_comparisons(rows, "t")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c − b", "a − b"]  # top to bottom as given
+    diamonds = [line for line in ax.lines if line.get_marker() == "D"]
+    assert [d.get_color() for d in diamonds] == ["0.35", "tab:blue"]
+    assert any("Holm p = 0.060, n = 2" in t.get_text() for t in ax.texts)
+    with pytest.raises(ValueError, match="no comparisons to plot"):
+        ablate.plot_comparisons([], "t")
+    plt.close("all")

@@ -436,9 +436,11 @@ def compare_paired(table: dict[str, Any], comparisons: Sequence[tuple[str, str, 
 
 
 def plot_comparisons(rows: Sequence[dict[str, Any]], title: str, ax: Any = None) -> Any:
-    """A forest plot of paired comparisons (rows of :func:`compare_paired`): per row the mean difference (dot), its
-    95% interval (bar) and every seed's difference (small dots), a zero line, and the Holm-corrected p-value at the
-    right. One row per comparison, top to bottom in the given order. Returns the matplotlib Axes."""
+    """A forest plot of paired comparisons (rows of :func:`compare_paired`): per row the mean difference (diamond),
+    its 95% interval (bar, not corrected) and every seed's difference (small dots), a zero line, and the
+    Holm-corrected p-value at the right. A row is coloured when it holds after the correction (Holm p < 0.05): blue
+    when the treatment is better, red when worse; grey otherwise. One row per comparison, top to bottom in the given
+    order. Returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
 
     if not rows:
@@ -447,8 +449,8 @@ def plot_comparisons(rows: Sequence[dict[str, Any]], title: str, ax: Any = None)
         _, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.2))
     for y, row in enumerate(reversed(rows)):
         low, high = row["ci95"]
-        excludes_zero = low > 0 or high < 0
-        colour = "tab:blue" if excludes_zero and row["mean"] > 0 else "tab:red" if excludes_zero else "0.35"
+        holds = row.get("p_holm", 1.0) < 0.05
+        colour = "tab:blue" if holds and row["mean"] > 0 else "tab:red" if holds else "0.35"
         ax.plot([low, high], [y, y], "-", color=colour, lw=2.5, solid_capstyle="butt")
         ax.plot(row["diff_points"], [y] * len(row["diff_points"]), "o", color=colour, ms=3, alpha=0.5)
         ax.plot(row["mean"], y, "D", color=colour, ms=6)
@@ -457,7 +459,8 @@ def plot_comparisons(rows: Sequence[dict[str, Any]], title: str, ax: Any = None)
                     fontsize=8)
     ax.axvline(0, color="0.2", lw=0.8)
     ax.set_yticks(range(len(rows)), [f"{r['treatment']} − {r['control']}" for r in reversed(rows)], fontsize=9)
-    ax.set_xlabel(f"difference in {rows[0]['metric'].replace('_acc', ' accuracy')} (points), mean and 95% interval")
+    ax.set_xlabel(f"difference in {rows[0]['metric'].replace('_acc', ' accuracy')} (points): mean, 95% interval; "
+                  "colour: Holm p < 0.05")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return ax
