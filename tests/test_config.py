@@ -60,7 +60,7 @@ def test_installed_data_goes_to_the_user_data_folder_and_runs_to_the_current_dir
     assert config.user_data_dir().name == config.APP_NAME
     assert not config.data_dir().is_relative_to(config.REPO_ROOT)
     assert config.runs_dir() == installed / config.RUNS_FOLDER
-    assert config.checkpoints_dir() == config.user_data_dir() / "checkpoints"
+    assert config.checkpoints_dir() == installed / config.RUNS_FOLDER / "checkpoints"  # beside the student's logs
     assert config.course_runs_dir() is None
     for folder in (config.data_dir(), config.runs_dir()):
         assert not folder.exists()  # deciding creates nothing

@@ -113,12 +113,16 @@ def data_dir() -> Path:
 
 
 def checkpoints_dir() -> Path:
-    """The default folder of training checkpoints: ``<data folder>/checkpoints`` (:func:`data_dir`).
+    """The default folder of training checkpoints: ``<data folder>/checkpoints`` (:func:`data_dir`) in a checkout or
+    when ``$WF_DATA_DIR`` is set; installed, ``./wf-runs/checkpoints/`` beside the student's run logs (a student's
+    runs belong to the student's project).
 
     This is where :class:`wf_lessons.train.TrainConfig` writes and :func:`wf_lessons.erf.find_checkpoints` looks
     when no folder is given (``checkpoint_dir=`` / ``--checkpoint-dir`` chooses another for one run).
     """
-    return data_dir() / "checkpoints"
+    if in_checkout() or _env_dir("WF_DATA_DIR") is not None:
+        return data_dir() / "checkpoints"
+    return Path.cwd() / RUNS_FOLDER / "checkpoints"
 
 
 def runs_dir() -> Path:

@@ -311,7 +311,7 @@ def find_checkpoints(
     from wf_lessons import config
     from wf_lessons.train import load_checkpoint  # imported here: the training module is heavy
 
-    folder = Path(folder) if folder is not None else config.data_dir() / "checkpoints"
+    folder = Path(folder) if folder is not None else config.checkpoints_dir()
     wanted = {label: (name, _architecture(overrides)) for label, (name, overrides) in models.items()}
     found: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:

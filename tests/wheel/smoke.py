@@ -66,9 +66,9 @@ def main() -> None:
     expect(not config.in_checkout(), "the installed package does not take site-packages for a checkout")
     expect(config.data_dir() == data_home, f"data folder {config.data_dir()} is the user data folder {data_home}")
     expect(config.runs_dir() == runs, f"run logs go to {config.runs_dir()}, expected {runs}")
-    expect(config.checkpoints_dir() == data_home / "checkpoints", f"checkpoints go to {config.checkpoints_dir()}")
+    expect(config.checkpoints_dir() == runs / "checkpoints", f"checkpoints go to {config.checkpoints_dir()}")
     expect(config.course_runs_dir() is None, "the course's committed run logs are not claimed to be installed")
-    ok(f"locations: data {data_home}, run logs ./wf-runs, checkpoints <data>/checkpoints")
+    ok(f"locations: data {data_home}, run logs ./wf-runs, checkpoints ./wf-runs/checkpoints")
 
     # ------------------------------------------------------------------ every predictor and model, by name
     from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
@@ -148,14 +148,15 @@ def main() -> None:
 
     # ------------------------------------------------------------------ everything where the table says
     written = files_under(WORK)
-    expect(written == [f"wf-runs/{run}.json"], f"the project folder holds only the run log: {written}")
+    expect(written == [f"wf-runs/checkpoints/{run}.pt", f"wf-runs/{run}.json"],
+           f"the project folder holds the run log and its checkpoint: {written}")
     in_data = files_under(data_home)
-    expected = {f"checkpoints/{run}.pt", "cache/cifar10-test-image-folder.pt", "cache/cifar10-test-torchvision.pt"}
+    expected = {"cache/cifar10-test-image-folder.pt", "cache/cifar10-test-torchvision.pt"}
     prepared = set(os.environ.get("WF_SMOKE_PREPARED", "").split(":")) - {""}
     unexpected = set(in_data) - expected - prepared
     expect(not unexpected, f"unexpected files in the data folder: {sorted(unexpected)}")
-    expect(f"checkpoints/{run}.pt" in in_data and any(f.startswith("cache/cifar10-test-") for f in in_data),
-           f"the checkpoint and the decoded test split are in the data folder: {in_data}")
+    expect(any(f.startswith("cache/cifar10-test-") for f in in_data),
+           f"the decoded test split is in the data folder: {in_data}")
     ok(f"files: ./{', ./'.join(written)}; data folder: {', '.join(sorted(set(in_data) - prepared))}")
 
 

@@ -308,7 +308,7 @@ class TrainConfig:
         return int(self.model_overrides.get("img_size", _model_setting(self.model, "img_size")))
 
     def checkpoint_path(self) -> Path:
-        folder = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else wf_config.data_dir() / "checkpoints"
+        folder = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else wf_config.checkpoints_dir()
         return folder / f"{self.run_name}.pt"
 
     def log_path(self) -> Path:
