@@ -43,7 +43,7 @@
 # | 04 | the WeightFormer architecture | the model, a DeiT baseline, linear scaling measured | `models`, `bench` |
 # | 05 | effective receptive fields | the paper's Fig. 3 on CIFAR-10 models | `erf` |
 # | 06 | training on CIFAR-10 | WeightFormer against a same-size DeiT (CPU presets; one GPU for the headline) | `data`, `train`, `headline` |
-# | 07 | which predictor matters | a controlled study: each predictor against the all-static control, 3 seeds | `ablate`, `pretrained` |
+# | 07 | does predicting weights help? | a fair ablation: controls that each change one thing, a validation split, paired seeds with intervals | `ablate`, `pretrained` |
 #
 # Everything a later chapter reuses lives once in the package `wf_lessons`, with tests; a chapter derives a thing
 # inline to teach it, then shows that the package version agrees. Your own coursework can `import wf_lessons`.
