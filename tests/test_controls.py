@@ -282,3 +282,29 @@ def test_the_forest_plot_colours_only_what_holds_after_the_correction():
     with pytest.raises(ValueError, match="no comparisons to plot"):
         ablate.plot_comparisons([], "t")
     plt.close("all")
+
+
+def test_a_growing_sweep_trains_each_new_rate_once_and_stops(controls, monkeypatch):
+    _forge_sweep(controls["runs"], "released", {1.5e-3: 0.70, 3e-3: 0.72})  # 6e-3 still to train
+    _forge_sweep(controls["runs"], "all-static", {1.5e-3: 0.70, 3e-3: 0.80, 6e-3: 0.75})  # bracketed
+    outcome = {6e-3: 0.75, 1.2e-2: 0.74}  # 6e-3 wins at the edge, so the sweep grows; 1.2e-2 is worse: it stops
+    trained, rounds = [], []
+    real_train_each = ablate._train_each
+
+    def counting(*args, **kwargs):
+        rounds.append(args[1])
+        if len(rounds) > 4:
+            raise AssertionError(f"the sweep keeps going round: {rounds}")
+        return real_train_each(*args, **kwargs)
+
+    def fake_train(cfg, data=None):
+        trained.append(cfg.lr)
+        _forge_sweep(controls["runs"], "released", {cfg.lr: outcome[cfg.lr]})
+        return {"test_acc": 0.5, "wall_s": 0.0}
+
+    monkeypatch.setattr(ablate, "_train_each", counting)
+    monkeypatch.setattr(ablate, "train", fake_train)
+    monkeypatch.setattr(ablate, "write_summary", lambda preset: {})  # the forged logs hold no test accuracy
+    ablate.run("controls-toy", sweep=True, progress=False, **controls["settings"])
+    assert trained == [6e-3, 1.2e-2] and ablate.chosen_lr("controls-toy", "released") == 6e-3
+    assert [[t[2] for t in r if t[0] == "released"] for r in rounds] == [[1.5e-3, 3e-3, 6e-3], [1.2e-2]]

@@ -273,10 +273,12 @@ def run(preset: str = "study-cpu", names: list[str] | None = None, seeds: list[i
 
     todo = _select(preset, names, seeds, sweep)
     say = tqdm.write if progress else (lambda *_: None)
+    seen = set(todo)
     while todo:
         _train_each(preset, todo, progress, say, data, settings)
-        # a sweep whose best rate lies at an edge grows (chosen_lr): train the new rates too
-        todo = [t for t in _select(preset, None, None, sweep=True) if t not in todo] if sweep else []
+        # a sweep whose best rate lies at an edge grows (chosen_lr): train the rates it adds, once each
+        todo = [t for t in _select(preset, None, None, sweep=True) if t not in seen] if sweep else []
+        seen.update(todo)
     return write_summary(preset)
 
 
