@@ -28,13 +28,6 @@ BUILD_TAG, PREDICT_TAG = "build", "predict"
 ANSWERED_IN = re.compile(r"^#\s*answered in:\s*(?P<heading>\S.*?)\s*$", re.MULTILINE)
 HEADING = re.compile(r"^#{2,3}\s+(?P<text>\S.*?)\s*$", re.MULTILINE)
 
-# chapter 07 belongs to another engineer, who is rewriting it; its predict cell (section 6) names the heading of the
-# section it sits in, which comes before the cell, so the check cannot see the prediction placed before the answer
-PREDICT_PENDING = {"07": "chapter 07 is being rewritten by another engineer: its predict cell names '6. Where the gap "
-                         "comes from', a heading above the cell; it needs a heading after the cell (e.g. '### The "
-                         "decomposition', named in its '# answered in:' line) before the decomposition"}
-
-
 def _tags(cell) -> tuple[str, ...]:
     return tuple(cell.get("metadata", {}).get("tags", ()))
 
@@ -91,11 +84,6 @@ def predict_exercises(notebook) -> dict[int, str]:
 
 
 CHAPTERS = [path for path in notebooks.chapter_sources() if path.name[:2] != "00"]
-PREDICT_CHAPTERS = [
-    pytest.param(path, id=path.stem, marks=[pytest.mark.xfail(reason=PREDICT_PENDING[path.name[:2]], strict=False)]
-                 if path.name[:2] in PREDICT_PENDING else [])
-    for path in CHAPTERS
-]
 
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=[p.stem for p in CHAPTERS])
@@ -105,7 +93,7 @@ def test_chapter_has_a_build_exercise(source):
                    "function, binds it to answer_N and is checked by check_exercise(N, answer_N) later)")
 
 
-@pytest.mark.parametrize("source", PREDICT_CHAPTERS)
+@pytest.mark.parametrize("source", CHAPTERS)
 def test_chapter_has_a_predict_first_exercise(source):
     found = predict_exercises(jupytext.read(source))
     assert found, (f"{source.name}: no predict-first exercise (a code cell tagged 'predict' that assigns "
