@@ -308,3 +308,8 @@ def test_a_growing_sweep_trains_each_new_rate_once_and_stops(controls, monkeypat
     ablate.run("controls-toy", sweep=True, progress=False, **controls["settings"])
     assert trained == [6e-3, 1.2e-2] and ablate.chosen_lr("controls-toy", "released") == 6e-3
     assert [[t[2] for t in r if t[0] == "released"] for r in rounds] == [[1.5e-3, 3e-3, 6e-3], [1.2e-2]]
+
+
+def test_the_printed_summary_names_a_diverged_rate(capsys):
+    ablate.print_summary({"variants": {}, "lr_sweep": {"released": {"0.003": 0.7, "0.006": None}}})
+    assert "lr sweep, released: 0.003: val 0.7000, 0.006: diverged" in capsys.readouterr().out

@@ -509,7 +509,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"{name:21s} {len(v['seeds']):5d} {v['mean']:7.4f} {v['std']:6.4f} {v['parameters']:9,d} "
               f"{v['flops_per_image'] / 1e6:7.1f} {v['images_per_s']:6.0f}")
     for variant, rates in summary.get("lr_sweep", {}).items():
-        print(f"lr sweep, {variant}: " + ", ".join(f"{lr}: val {acc:.4f}" for lr, acc in rates.items()))
+        print(f"lr sweep, {variant}: " + ", ".join(f"{lr}: " + ("diverged" if acc is None else f"val {acc:.4f}")
+                                                   for lr, acc in rates.items()))
     for c in summary.get("comparisons", []):
         holm = f"{c['p_holm']:.3f}" if "p_holm" in c else "n/a"
         print(f"{c['treatment']} - {c['control']}: {c['mean']:+.2f} points, 95% CI [{c['ci95'][0]:+.2f}, "
