@@ -9,10 +9,10 @@ where``):
 
 - **in the course's checkout** (:func:`in_checkout`: ``chapters/``, ``data/`` and ``pyproject.toml`` beside the
   package), data, caches and checkpoints go to ``data/`` and run logs to ``data/runs/`` in the repository;
-- **installed** (from a wheel, into site-packages), data, caches and checkpoints go to the user's data folder
-  (``platformdirs.user_data_dir("wf-lessons")``, e.g. ``~/.local/share/wf-lessons`` on Linux) and run logs to
-  ``./wf-runs/`` under the current working directory: a student's runs belong to the student's project. Nothing is
-  ever written into the installed package.
+- **installed** (from a wheel, into site-packages), data and caches go to the user's data folder
+  (``platformdirs.user_data_dir("wf-lessons")``, e.g. ``~/.local/share/wf-lessons`` on Linux), run logs and
+  checkpoints to ``./wf-runs/`` under the current working directory: a student's runs belong to the student's
+  project. Nothing is ever written into the installed package.
 
 ``WF_DATA_DIR`` and ``WF_RUNS_DIR`` override either.
 """
@@ -160,7 +160,10 @@ def locations() -> dict[str, tuple[str, str]]:
         "package": (str(package), "checkout" if checkout else "installed: nothing is written here"),
         "data folder": (str(data_dir()), data_why),
         "decoded-data cache": (str(data_dir() / "cache"), "<data folder>/cache"),
-        "checkpoints": (str(checkpoints_dir()), "<data folder>/checkpoints; per run: --checkpoint-dir"),
+        "checkpoints": (str(checkpoints_dir()),
+                        ("<data folder>/checkpoints" if checkout or _env_dir("WF_DATA_DIR") is not None
+                         else f"installed: ./{RUNS_FOLDER}/checkpoints/ beside the run logs")
+                        + "; per run: --checkpoint-dir"),
         "run logs": (str(runs_dir()), runs_why),
         "course run logs": (str(course), "committed in the repository") if course is not None else (
             "not in the installed package", "in the course repository's data/runs/; WF_RUNS_DIR=<clone>/data/runs"),

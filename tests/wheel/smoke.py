@@ -122,7 +122,7 @@ def main() -> None:
     first = train(TrainConfig(**tiny, time_limit_s=1e-3))  # the time limit stops it after epoch 1
     expect(first["epochs_done"] == 1 and not first["complete"] and first["stopped"], f"stopped: {first['stopped']}")
     run = first["run_name"]
-    log_path, ckpt_path = runs / f"{run}.json", data_home / "checkpoints" / f"{run}.pt"
+    log_path, ckpt_path = runs / f"{run}.json", runs / "checkpoints" / f"{run}.pt"
     expect(log_path.is_file() and ckpt_path.is_file(), f"{log_path} and {ckpt_path} exist after the first part")
     ok(f"quick-cpu trained 1 epoch of {first['data']['steps_per_epoch']} steps, stopped ({first['stopped']})")
 
