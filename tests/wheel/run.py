@@ -221,7 +221,7 @@ def _test(args: argparse.Namespace, data: Path, source_folder: str, tmp: Path) -
             print(f"FAIL: {failure}", flush=True)
         return 1
     say("passed: nothing was written into the environment (site-packages included) or the checkout; "
-        "run logs in ./wf-runs, data, cache and checkpoints in the user data folder")
+        "run logs and checkpoints in ./wf-runs, data and cache in the user data folder")
     return 0
 
 
