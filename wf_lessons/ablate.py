@@ -287,7 +287,8 @@ def _train_each(preset: str, todo: list[tuple[str, int, float | None]], progress
     """Train each (variant, seed, lr) of ``todo`` that is neither done, diverged nor claimed by another process."""
     from tqdm.auto import tqdm
 
-    with tqdm(todo, desc="study", unit="run", disable=None if progress else True) as bar:
+    bar_args = {} if progress else {"disable": True}  # otherwise tqdm reads TQDM_DISABLE itself (notebook tqdm too)
+    with tqdm(todo, desc="study", unit="run", **bar_args) as bar:
         for variant, seed, lr in bar:
             cfg = config(preset, variant, seed, lr, progress=False, **settings)
             state = status(cfg)
