@@ -319,8 +319,8 @@ print(f"{side}×{side} tokens; bins {bins}; shared token rows/columns {shared}; 
 # ## 6. One number per map
 #
 # The pictures are made to be looked at; the claim deserves a measurement. For each map, the share of its mass
-# outside the theoretical field of the static model (the dashed box), before and after training, on a log scale
-# (the shares span many decades; an exact zero is drawn at the floor and labelled `0`):
+# outside the theoretical field of the static model (the dashed box), before and after training, as dots on a log
+# axis (the shares span many decades; an exact zero is drawn hollow at the left edge and labelled `exactly 0`):
 
 # %%
 fig = erf.plot_outside_shares(shares)

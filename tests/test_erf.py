@@ -181,7 +181,13 @@ def test_plot_helpers_draw_every_panel_with_its_share():
     assert len(panels[0].patches) == 1 and not panels[1].patches  # the box of "a" only
     plt.close(fig)
     fig = erf.plot_outside_shares(shares)
-    assert len(fig.axes[0].patches) == 3 and [t.get_text() for t in fig.axes[0].texts] == ["0"]
+    ax = fig.axes[0]
+    dots = [c.get_offsets() for c in ax.collections]  # one scatter per row of shares: (share, y) per model
+    assert [len(d) for d in dots] == [2, 1]
+    assert dots[0][:, 0].tolist() == [1e-12, 0.25] and dots[1][:, 0].tolist() == [1e-7]  # a zero sits at the floor
+    assert [t.get_text() for t in ax.texts] == ["exactly 0"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]  # the first model on top
+    assert ax.get_xscale() == "log" and not ax.patches  # dots, not bars
     plt.close(fig)
 
 

@@ -429,28 +429,36 @@ def _format_share(share: float) -> str:
 
 
 def plot_outside_shares(shares: Mapping[str, Mapping[str, float]], floor: float = 1e-12):
-    """Grouped bars of the outside-RF share per model, one bar per row of ``shares`` (e.g. before / after
-    training), on a log scale (shares span many decades). Exact zeros are drawn at ``floor`` and labelled
-    ``0``. Returns the matplotlib Figure."""
+    """A dot plot of the outside-RF share per model: one row per model, one marker per row of ``shares`` (e.g.
+    before / after training), on a log axis (shares span many decades; a dot's position, unlike a bar's length on a
+    log axis, does not depend on where the axis starts). Exact zeros are drawn as hollow markers at ``floor`` and
+    labelled ``exactly 0``. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
 
     rows = list(shares)
     if not rows:
         raise ValueError("shares is empty: expected {row label: {model name: share}}")
     columns = list(dict.fromkeys(name for row in rows for name in shares[row]))
-    width = 0.8 / len(rows)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(columns) + 1.5), 3.6))
+    markers = "os^Dv"
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(columns) + 1.6))
     for k, row in enumerate(rows):
-        xs = [j + (k - (len(rows) - 1) / 2) * width for j, name in enumerate(columns) if name in shares[row]]
+        colour = f"C{k}"
+        ys = [len(columns) - 1 - j + (k - (len(rows) - 1) / 2) * 0.2 for j, name in enumerate(columns)
+              if name in shares[row]]
         values = [shares[row][name] for name in columns if name in shares[row]]
-        bars = ax.bar(xs, [max(v, floor) for v in values], width=width, label=row)
-        for bar, value in zip(bars, values):
-            if value == 0:
-                ax.text(bar.get_x() + bar.get_width() / 2, floor, "0", ha="center", va="bottom", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylim(floor / 2, 1.5)
-    ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right", fontsize=8)
-    ax.set_ylabel("share of ERF mass outside\nthe static model's field")
-    ax.legend(fontsize=8)
+        zero = [v == 0 for v in values]
+        ax.scatter([max(v, floor) for v in values], ys, marker=markers[k % len(markers)], s=36, label=row,
+                   facecolors=["none" if z else colour for z in zero], edgecolors=colour)
+    for j, name in enumerate(columns):  # one label per model with any exact zero
+        if any(shares[row].get(name) == 0 for row in rows):
+            ax.annotate("exactly 0", (floor, len(columns) - 1 - j), xytext=(8, 0), textcoords="offset points",
+                        va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(floor / 3, 1.5)
+    ax.set_yticks(range(len(columns)), columns[::-1], fontsize=8)
+    ax.set_ylim(-0.6, len(columns) - 0.4)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("share of ERF mass outside the static model's field (log scale)")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(rows), frameon=False)
     fig.tight_layout()
     return fig
