@@ -16,6 +16,7 @@ replace an existing run log unless given ``--overwrite``; ``--name`` picks anoth
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import time
@@ -264,17 +265,26 @@ def train_throughput(
     bf16: bool | None = None,
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Training images/s of each model, one after the other on the same device, with synthetic 32×32 batches.
 
     Each model runs ``warmup`` untimed steps (compilation happens there), then ``steps`` timed ones of
-    :func:`wf_lessons.train.train_step`. Returns ``{"results": {name: row}, "ratio_wf_over_deit": ...}``.
+    :func:`wf_lessons.train.train_step`. ``precision`` (``bf16`` is its old name): as a training run's, by default
+    the device's choice (:func:`wf_lessons.train.machine.choose_precision`), with a gradient scaler for ``fp16``. A
+    ``torch.compile`` that fails falls back to eager mode, as in training (the row's ``compile`` says so).
+    Returns ``{"results": {name: row}, "throughput_ratio_first_over_second": ..., "precision": ...}``.
     """
     from wf_lessons.train import build_optimizer, train_step
+    from wf_lessons.train.fallback import CompileFallback
+    from wf_lessons.train.machine import choose_precision, make_scaler
 
     _check_throughput_args(models, batch, steps, warmup)
     device = device or config.device()
-    bf16 = device.type == "cuda" if bf16 is None else bf16
+    if precision is None and bf16 is not None:
+        precision = "bf16" if bf16 else "fp32"
+    choice = choose_precision(device, precision)
+    precision = choice["precision"]
     results: dict[str, dict[str, Any]] = {}
     for name in models:
         torch.manual_seed(0)
@@ -285,14 +295,16 @@ def train_throughput(
         flops = forward_flops(model.eval(), images[:1])
         model.train()
         optimizer = build_optimizer(model, 1e-3, 0.05)
-        step_model = torch.compile(model) if compile else model
+        scaler = make_scaler(device, precision)
+        compiled = CompileFallback(model, compile, device)
+        step = functools.partial(_train_step, train_step, optimizer, images, labels, precision, scaler)
         start = time.perf_counter()
         for i in range(warmup + steps):
             if i == warmup:
                 _sync(device)
                 warmup_s = time.perf_counter() - start
                 start = time.perf_counter()
-            train_step(step_model, optimizer, images, labels, label_smoothing=0.1, grad_clip=5.0, bf16=bf16)
+            compiled.run(step)
         _sync(device)
         step_s = (time.perf_counter() - start) / steps
         results[name] = {
@@ -303,17 +315,25 @@ def train_throughput(
             "parameters": sum(p.numel() for p in model.parameters()),
             "flops_per_image": flops,
             "train_tflops_per_s_estimate": 3 * flops * batch / step_s / 1e12,
+            "compile": compiled.status,
         }
         if progress:
             print(f"  {name:<12} {batch / step_s:10.1f} images/s ({step_s * 1e3:.1f} ms per step of {batch})",
                   flush=True)
-        del model, optimizer, step_model
+        del model, optimizer, compiled, step
     names = list(results)
     ratio = None
     if len(names) == 2:
         ratio = results[names[0]]["images_per_s"] / results[names[1]]["images_per_s"]
-    return {"batch": batch, "steps": steps, "warmup": warmup, "compile": compile, "bf16": bf16,
+    return {"batch": batch, "steps": steps, "warmup": warmup, "compile": compile, "bf16": precision == "bf16",
+            "precision": precision, "precision_reason": choice["reason"],
             "results": results, "throughput_ratio_first_over_second": ratio}
+
+
+def _train_step(step: Any, optimizer: Any, images: torch.Tensor, labels: torch.Tensor, precision: str, scaler: Any,
+                model: nn.Module) -> None:
+    """One training step of the throughput benchmark (the recipe's label smoothing and clipping)."""
+    step(model, optimizer, images, labels, label_smoothing=0.1, grad_clip=5.0, precision=precision, scaler=scaler)
 
 
 def _check_throughput_args(models: Sequence[str], batch: int, steps: int, warmup: int) -> None:

@@ -1,7 +1,8 @@
 """The headline run in one command, for a reader with one CUDA GPU: ``wf-cifar`` against ``deit-cifar``.
 
 ``python -m wf_lessons.headline`` checks the device, measures the training throughput of both models with the
-``gpu`` preset's settings (``torch.compile`` and bf16 included, on synthetic batches), sets the number of epochs so
+``gpu`` preset's settings (``torch.compile`` and the GPU's precision included, on synthetic batches: bf16 on Ampere
+and newer, fp16 with a gradient scaler on older GPUs such as the T4), sets the number of epochs so
 that one ``wf-cifar`` run fits the time budget (default 5 minutes of training: the course's goal is >= 94.5% test
 accuracy, mean of 3 seeds, no TTA), then trains ``wf-cifar`` and ``deit-cifar`` for each seed, each as its own
 resumable run (``headline-<model>-seed<k>``), and prints one table with the run logs' paths. Both models get the
@@ -10,8 +11,9 @@ the chosen epochs, batch and learning rate are written first (``data/runs/headli
 when the command runs again, so that an interrupted run resumes and every seed has the same recipe.
 
 A GPU with less memory gets a smaller batch (halved until a training step fits, the learning rate scaled with
-it); a slower one gets fewer epochs. Both are said before training starts. On a CPU the command refuses and points
-at the CPU presets.
+it: :func:`wf_lessons.train.fallback.largest_fitting_batch`, the same search a training run makes when its first
+step does not fit); a slower one gets fewer epochs. Both are said before training starts. On a CPU the command
+refuses and points at the CPU presets.
 
 ::
 
@@ -32,6 +34,8 @@ import torch
 from wf_lessons import config, runlog
 from wf_lessons.data import DataNotFoundError
 from wf_lessons.train import TrainingDiverged
+from wf_lessons.train.fallback import BatchTooLarge
+from wf_lessons.train.machine import choose_precision
 from wf_lessons.train.recipe import SEED_LIMIT
 
 MODELS = ("wf-cifar", "deit-cifar")
@@ -52,20 +56,21 @@ def plan(images_per_s: float, minutes: float, batch: int) -> dict[str, Any]:
     return {"epochs": epochs, "epoch_s_estimate": epoch_s, "train_s_estimate": epochs * epoch_s / (1 - OVERHEAD)}
 
 
-def measure(batch: int, compile: bool = True) -> tuple[int, dict[str, Any]]:
-    """Throughput of both models at the largest batch (``batch``, halved as needed) whose training step fits."""
-    from wf_lessons.bench import train_throughput
+#: The smallest batch the headline recipe is halved to before giving up (its learning rate is scaled linearly).
+MIN_BATCH = 64
 
-    while True:
-        try:
-            return batch, train_throughput(MODELS, batch=batch, steps=20, warmup=10, compile=compile,
-                                           device=torch.device("cuda"))
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if batch <= 64:
-                raise
-            print(f"batch {batch} does not fit in this GPU's memory: trying {batch // 2}", flush=True)
-            batch //= 2
+
+def measure(batch: int, compile: bool = True, precision: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Throughput of both models at the largest batch (``batch``, halved as needed, down to :data:`MIN_BATCH`) whose
+    training step fits: :func:`wf_lessons.train.fallback.largest_fitting_batch`, as a training run does."""
+    from wf_lessons.bench import train_throughput
+    from wf_lessons.train.fallback import largest_fitting_batch
+
+    def throughput(b: int) -> dict[str, Any]:
+        return train_throughput(MODELS, batch=b, steps=20, warmup=10, compile=compile, device=torch.device("cuda"),
+                                precision=precision)
+
+    return largest_fitting_batch(throughput, batch, min_batch=MIN_BATCH, say=lambda text: print(text, flush=True))
 
 
 def run(minutes: float, seeds: list[int], progress: bool = True) -> dict[str, Any]:
@@ -87,8 +92,10 @@ def run(minutes: float, seeds: list[int], progress: bool = True) -> dict[str, An
         print(f"reusing the plan of {plan_path.name}: the runs it started stay comparable", flush=True)
         batch, measured, schedule, lr = saved["batch"], saved["throughput"], saved["plan"], saved["lr"]
     else:
-        print(f"GPU: {torch.cuda.get_device_name()}; measuring training throughput (compile + bf16) ...", flush=True)
-        batch, measured = measure(preset["batch_size"])
+        precision = choose_precision(torch.device("cuda"), None)
+        print(f"GPU: {torch.cuda.get_device_name()}; precision {precision['precision']}: {precision['reason']}; "
+              "measuring training throughput (with torch.compile) ...", flush=True)
+        batch, measured = measure(preset["batch_size"], precision=precision["precision"])
         schedule = plan(measured["results"]["wf-cifar"]["images_per_s"], minutes, batch)
         lr = preset["lr"] * batch / preset["batch_size"]
     rates = {name: row["images_per_s"] for name, row in measured["results"].items()}
@@ -146,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--minutes must be a finite number > 0 and seeds ints in [0, 2**32), got "
                              f"{args.minutes} and {args.seeds}")
         result = run(args.minutes, args.seeds, progress=not args.no_progress)
-    except (ValueError, FileExistsError, FileNotFoundError, PermissionError, DataNotFoundError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError, PermissionError, DataNotFoundError,
+            BatchTooLarge) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:

@@ -3,14 +3,16 @@ rebuilding the trained model.
 
 A checkpoint is a dict saved with ``torch.save``: ``format``, ``version``, the model's name and overrides, the run's
 configuration, ``epoch`` (epochs done), ``steps_per_epoch``, model / optimizer / scheduler / EMA states, random
-states, the per-epoch history, the training time, the run's segments (one per start or resume, with the machine
+states, the gradient scaler's state (``scaler``: float16 runs, so that a resumed run keeps its loss scale; None
+otherwise), the per-epoch history, the training time, the run's segments (one per start or resume, with the machine
 settings each used) and ``digests``: the SHA-256 of each of those parts (:func:`part_digests`), so that everything a
 resume restores is verified. Every load checks
 
 - the digests: a part changed after it was written (a flipped byte, scaled optimizer moments, a reset scheduler, a
   forged history or epoch count) is refused with a ``ValueError`` that names the checkpoint and the part;
 - that the parts agree: the history has one row per epoch done, the scheduler and the optimizer have taken the same
-  number of steps, ``epoch * steps_per_epoch``, and the last segment ends at that epoch;
+  number of steps, ``epoch * steps_per_epoch`` (a float16 run's optimizer may have taken fewer: its gradient scaler
+  skips the steps that overflowed), and the last segment ends at that epoch;
 - that weights and optimizer moments are finite.
 
 Checkpoints of format version 1 (before this file had ``digests``) carry a digest of their weights only. They still
@@ -43,7 +45,8 @@ _UNDIGESTED = ("format", "version", "digest", "digests")
 PART_NAMES = {"model": "weights", "ema": "EMA weights", "optimizer": "optimizer state", "scheduler": "scheduler state",
               "rng": "random-number generator state", "history": "history", "epoch": "epoch count",
               "steps_per_epoch": "steps per epoch", "train_s": "training time", "segments": "segments",
-              "config": "configuration", "model_name": "model name", "model_overrides": "model overrides"}
+              "config": "configuration", "model_name": "model name", "model_overrides": "model overrides",
+              "scaler": "gradient-scaler state"}
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
@@ -212,10 +215,13 @@ def _disagreements(ckpt: dict[str, Any]) -> list[str]:
         problems.append(f"the scheduler's step counts disagree (last_epoch {last}, _step_count "
                         f"{scheduler['_step_count']})")
     steps = _optimizer_steps(ckpt["optimizer"])
+    taken = max(steps) if steps else 0.0
+    skips = ckpt.get("scaler") is not None  # a float16 run's gradient scaler skips the steps that overflowed
     if steps is None:
         problems.append("its optimizer state has no readable step counts")
-    elif (max(steps) if steps else 0.0) != last or any(s < 0 for s in steps):
-        problems.append(f"the optimizer has taken {max(steps) if steps else 0:g} steps but the scheduler {last}")
+    elif (taken > last if skips else taken != last) or any(s < 0 for s in steps):
+        problems.append(f"the optimizer has taken {taken:g} steps but the scheduler {last}"
+                        + (" (a gradient scaler skips steps, it never adds them)" if skips else ""))
     segments = ckpt.get("segments")
     if segments and isinstance(segments, list) and isinstance(segments[-1], dict) \
             and segments[-1].get("to_epoch") != epoch:

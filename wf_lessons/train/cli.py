@@ -14,6 +14,7 @@ from wf_lessons.data import DataNotFoundError
 from wf_lessons.models import MODEL_NAMES
 from wf_lessons.train import loop
 from wf_lessons.train.dryrun import dry_run
+from wf_lessons.train.machine import PRECISIONS
 from wf_lessons.train.recipe import DEFAULTS, PRESETS, TrainConfig
 
 _HELP = {
@@ -45,7 +46,10 @@ _HELP = {
     "tta_flip": "also report the final accuracy with flip test-time augmentation",
     "compile": "torch.compile the model for training",
     "time_limit_s": "stop after the last epoch that fits in this many seconds (0: no limit)",
-    "bf16": "bf16 autocast (default: on for CUDA)",
+    "precision": "fp32, bf16 (autocast), fp16 (autocast with a gradient scaler) or auto (default: the device's "
+                 "choice: bf16 on Ampere and newer GPUs, fp16 on older ones such as the T4 and V100, fp32 on a CPU; "
+                 "auto also measures fp32 against bf16 on a CPU)",
+    "bf16": "the old name of --precision: --bf16 is --precision bf16, --no-bf16 is --precision fp32",
     "seed": "random seed",
     "run_name": "name of the run log and checkpoint (default: train-<model>-<preset>-seed<seed>)",
     "checkpoint_dir": "folder of checkpoints (default: data/checkpoints)",
@@ -67,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         kind = DEFAULTS.get(f.name, f.default)
         if f.name in ("bf16",) or isinstance(kind, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_HELP[f.name])
+        elif f.name == "precision":
+            parser.add_argument(flag, choices=PRECISIONS, default=None, help=_HELP[f.name])
         else:
             typ = {"seed": int, "threads": _int_or_auto}.get(f.name) or (type(kind) if kind is not None else str)
             parser.add_argument(flag, type=typ, default=None, help=_HELP[f.name])
@@ -79,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-checkpoint", action="store_true", help="do not write checkpoints")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
     parser.add_argument("--dry-run", action="store_true",
-                        help="run the preset's whole code path (compile, bf16, augmentations, EMA, evaluation, "
-                             "checkpoint, resume) at toy size for a few steps, then exit; writes nothing")
+                        help="run the preset's whole code path (compile, precision, augmentations, EMA, evaluation, "
+                             "checkpoint, resume) at toy size for a few steps, then exit; writes nothing (with "
+                             "--precision fp16: a T4's float16 path with its gradient scaler, on any device)")
     return parser
 
 
@@ -119,13 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.dry_run:
             ignored = [k for k, v in vars(args).items()
-                       if k not in ("dry_run", "preset", "model", "device") and v != parser.get_default(k)]
+                       if k not in ("dry_run", "preset", "model", "device", "precision") and v != parser.get_default(k)]
             if ignored:
-                raise ValueError(f"--dry-run takes only --preset, --model and --device (it runs the preset as it is, "
-                                 f"at toy size); drop {', '.join('--' + k.replace('_', '-') for k in ignored)}")
+                drop = ", ".join("--" + k.replace("_", "-") for k in ignored)
+                raise ValueError("--dry-run takes only --preset, --model, --device and --precision (it runs the "
+                                 f"preset as it is, at toy size); drop {drop}")
             if not args.preset:
                 raise ValueError("--dry-run needs --preset (e.g. --preset gpu)")
-            dry_run(args.preset, model=args.model, device=args.device)
+            dry_run(args.preset, model=args.model, device=args.device, precision=args.precision)
             return 0
         config = config_from_args(argv)
         log = loop.train(config)

@@ -1,7 +1,8 @@
 """``--dry-run``: a preset's whole code path at toy size, so that a first real run cannot fail on a bug.
 
 The preset's model family shrunk to width 32 and depth 3 (one dynamic block), a few steps per epoch, two epochs:
-``torch.compile`` and bf16 autocast when the preset uses them (on a CPU too), every augmentation the preset
+``torch.compile`` and bf16 autocast when the preset uses them (on a CPU too; ``precision="fp16"``: the float16 path
+of a T4-class GPU, with its gradient scaler saved and restored), every augmentation the preset
 switches on, EMA, per-epoch and final evaluation, an atomic checkpoint after epoch 1, a stop there (as a time
 limit would) and a resume to epoch 2. Checkpoints go to a temporary folder; no run log is written.
 """
@@ -20,8 +21,11 @@ TOY = {"embed_dim": 32, "depth": 3}
 
 
 def dry_run(preset: str, model: str | None = None, device: str | None = None, steps: int = 3,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, precision: str | None = None) -> dict[str, Any]:
     """Run ``preset`` (with ``model``, default the preset's) at toy size; returns the final run log (not written).
+
+    ``precision``: as :class:`~wf_lessons.train.TrainConfig`'s; by default the preset's, and ``bf16`` for a preset
+    that compiles and leaves the precision to the device (the GPU path of an Ampere or newer GPU).
 
     Raises whatever a real run of this preset would raise on its code path.
     """
@@ -34,7 +38,8 @@ def dry_run(preset: str, model: str | None = None, device: str | None = None, st
         base = {"preset": preset, "model": full.model, "model_overrides": toy, "epochs": 2, "steps_per_epoch": steps,
                 "batch_size": min(full.batch_size, 64), "eval_per_class": 5, "checkpoint_dir": folder,
                 "write_log": False, "run_name": f"dry-run-{preset}-{full.model}", "device": device,
-                "bf16": True if full.bf16 in (None, True) and full.compile else full.bf16, "progress": False}
+                "precision": precision or ("bf16" if full.precision in (None, "bf16") and full.compile
+                                           else full.precision), "progress": False}
         start = time.perf_counter()
         first = train(TrainConfig(**base, time_limit_s=1e-9))  # stops after epoch 1, like a time limit
         if first["epochs_done"] != 1 or first["stopped"] is None:
@@ -42,7 +47,10 @@ def dry_run(preset: str, model: str | None = None, device: str | None = None, st
         log = train(TrainConfig(**base, resume=True))
         if log["epochs_done"] != 2 or not log["complete"]:
             raise RuntimeError(f"dry run: the resumed run did not complete ({log['epochs_done']} epochs)")
-    switched = [name for name, on in (("torch.compile", full.compile), ("bf16 autocast", log["bf16"]),
+    precision_used = log["precision"] + (" autocast" if log["precision"] != "fp32" else "") + \
+        (" with a gradient scaler (saved and restored)" if log["precision"] == "fp16" else "")
+    compiled = "torch.compile" if log["compile"] == "on" else f"torch.compile {log['compile']}"
+    switched = [name for name, on in ((compiled, full.compile), (precision_used, log["precision"] != "fp32"),
                                       (f"RandAugment x{full.randaugment_ops}", full.randaugment_ops),
                                       (f"random erasing {full.erasing}", full.erasing),
                                       (f"mixup {full.mixup}", full.mixup), (f"CutMix {full.cutmix}", full.cutmix),

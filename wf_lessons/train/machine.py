@@ -1,4 +1,11 @@
-"""Machine settings of a run: bf16 autocast and CPU threads, given or chosen by a short measurement.
+"""Machine settings of a run: its precision (float32, or bf16 or fp16 autocast) and CPU threads, given, chosen
+by what the device can do, or chosen by a short measurement.
+
+GPUs differ (:func:`choose_precision`): Ampere and newer (A100, RTX 30xx/40xx, L4, H100) have bfloat16 tensor cores,
+and bf16 autocast needs no loss scaling because bfloat16 keeps float32's range; older GPUs (T4, V100, RTX 20xx)
+have float16 tensor cores only, where the standard is float16 autocast with a gradient scaler
+(:func:`make_scaler`), which multiplies the loss so that small gradients do not underflow and skips a step whose
+gradients overflowed. The choice and its reason are printed and recorded in the run log.
 
 CPUs differ: bf16 autocast is faster than fp32 on some (AMX; AVX512-BF16 on some AMD EPYC) and slower on others
 (AVX512-BF16 Xeons without AMX); two threads of small ops can be slower than one on a busy machine. So the CPU presets
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +25,7 @@ from typing import Any
 import torch
 
 from wf_lessons.models import build_model
-from wf_lessons.train.steps import build_optimizer, train_step
+from wf_lessons.train.steps import AUTOCAST_DTYPES, build_optimizer, train_step
 
 AUTO = "auto"
 
@@ -79,3 +87,69 @@ def choose_settings(model_name: str, overrides: dict[str, Any], batch: int, side
     return {"bf16": best_bf16, "threads": best_threads,
             "measured_step_s": {f"{'bf16' if b else 'fp32'}, {t} thread{'s' * (t > 1)}": round(s, 4)
                                 for (b, t), s in timings.items()}}
+
+
+# ------------------------------------------------------------------------------------------------ precision
+#: The precisions a run may ask for (``--precision``): ``auto`` is the device's own choice (:func:`choose_precision`).
+PRECISIONS = (AUTO, *AUTOCAST_DTYPES)  # auto, bf16, fp16, fp32
+#: The first CUDA compute capability with bfloat16 tensor cores: Ampere (A100 8.0, RTX 30xx and A10 8.6), then
+#: Ada (8.9) and Hopper (H100, H200: 9.0). Before it, Turing (T4, RTX 20xx: 7.5) and Volta (V100: 7.0) have float16
+#: tensor cores only: bfloat16 runs there without them (emulated, slow), float16 with a gradient scaler is standard.
+BF16_CAPABILITY = (8, 0)
+
+
+def cuda_capability(device: torch.device | str | None = None) -> tuple[int, int]:
+    """The CUDA compute capability ``(major, minor)`` of ``device`` (tests patch ``torch.cuda.get_device_capability``
+    to stand for a T4, ``(7, 5)``, or an H100, ``(9, 0)``)."""
+    major, minor = torch.cuda.get_device_capability(device)
+    return int(major), int(minor)
+
+
+def cuda_name(device: torch.device | str | None = None) -> str:
+    """The GPU's name as the driver reports it (``"Tesla T4"``, ``"NVIDIA H100 80GB HBM3"``)."""
+    return str(torch.cuda.get_device_name(device))
+
+
+def bf16_word(precision: str) -> bool:
+    """The old ``bf16`` flag that a precision corresponds to (``True`` for ``bf16`` only), as run logs record it."""
+    return precision == "bf16"
+
+
+def choose_precision(device: torch.device, requested: str | None) -> dict[str, str]:
+    """The precision of a run on ``device``, and why: ``{"precision": "bf16"|"fp16"|"fp32", "reason": ...}``.
+
+    ``requested`` ``"bf16"``, ``"fp16"`` or ``"fp32"`` is kept (with a warning where the device has no native
+    support for it). ``None`` or ``"auto"`` on a CUDA GPU: ``bf16`` autocast where the GPU has bfloat16 tensor cores
+    (compute capability >= 8.0: A100, RTX 30xx/40xx, L4, H100), else ``fp16`` autocast with a gradient scaler (T4,
+    V100, RTX 20xx); on a CPU ``fp32`` (``"auto"`` on a CPU is measured instead: :func:`choose_settings`).
+    """
+    if requested not in (None, *PRECISIONS):
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)} (or None: the device's default), "
+                         f"got {requested!r}")
+    gpu = device.type == "cuda"
+    if gpu:
+        capability, name = cuda_capability(device), cuda_name(device)
+        native = capability >= BF16_CAPABILITY
+        where = f"{name} (compute capability {capability[0]}.{capability[1]})"
+    if requested in (None, AUTO):
+        if not gpu:
+            return {"precision": "fp32", "reason": f"the {device.type.upper()} default (float32)"}
+        if native:
+            return {"precision": "bf16", "reason": f"{where} has bfloat16 tensor cores (Ampere or newer): bf16 "
+                                                    "autocast, no loss scaling"}
+        return {"precision": "fp16", "reason": f"{where} has no bfloat16 tensor cores (before Ampere): float16 "
+                                                "autocast with a gradient scaler"}
+    reason = f"asked for ({requested})"
+    if requested == "bf16" and gpu and not native:
+        warnings.warn(f"bf16 autocast on {where}, which has no bfloat16 tensor cores, is slow; precision='fp16' "
+                      "(--precision fp16) is the standard there", stacklevel=3)
+        reason += f"; {where} has no bfloat16 tensor cores"
+    elif requested == "fp16" and not gpu:
+        reason += "; float16 autocast on a CPU (slow: for testing the GPU path)"
+    return {"precision": requested, "reason": reason}
+
+
+def make_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
+    """A ``torch.amp.GradScaler`` for a float16 run (its gradients would underflow without loss scaling); None
+    otherwise (bfloat16 has float32's range)."""
+    return torch.amp.GradScaler(device.type) if precision == "fp16" else None

@@ -52,11 +52,14 @@ DEFAULTS: dict[str, Any] = {
     "tta_flip": False,
     "compile": False,
     "time_limit_s": 0.0,
-    "bf16": None,  # None: on exactly when training on CUDA; "auto": measure on a CPU (wf_lessons.train.machine)
+    # None: the device's choice (bf16 autocast on Ampere and newer GPUs, fp16 + gradient scaler on older ones, fp32 on
+    # a CPU); "auto": the same on a GPU, measured on a CPU (wf_lessons.train.machine); or "bf16", "fp16", "fp32"
+    "precision": None,
+    "bf16": None,  # the old name of the precision setting: True is "bf16", False "fp32", "auto" "auto"
     "threads": 0,  # CPU threads for torch; 0: torch's default; "auto": measure 1 and all cores
 }
 
-#: Named recipes. The CPU presets say ``bf16="auto"`` (and ``quick-cpu`` also ``threads="auto"``): a few training
+#: Named recipes. The CPU presets say ``precision="auto"`` (and ``quick-cpu`` also ``threads="auto"``): a few training
 #: steps of the run's model with each candidate pick the fastest at start (:mod:`wf_lessons.train.machine`), because
 #: bf16 autocast is faster than fp32 on some CPUs and slower on others, and the run log records what was measured.
 #:
@@ -98,7 +101,7 @@ _CPU_RECIPE: dict[str, Any] = {
     "drop_path": 0.0,
     "eval_per_class": 100,  # per-epoch curve on 1,000 test images; the final accuracy uses all 10,000
     "eval_batch_size": 500,
-    "bf16": "auto",
+    "precision": "auto",
     "threads": 1,
 }
 PRESETS: dict[str, dict[str, Any]] = {
@@ -106,13 +109,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 15, "warmup_epochs": 1.0},
     "study-cpu": {**_CPU_RECIPE, "model": "wf-cifar-study", "epochs": 2, "warmup_epochs": 0.3},
     "controls-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 15, "warmup_epochs": 1.0, "val_images": 5000,
-                     "eval_per_class": 0, "bf16": True},
+                     "eval_per_class": 0, "precision": "bf16"},
     "controls-short-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 2, "warmup_epochs": 0.3,
-                           "val_images": 5000, "eval_per_class": 0, "bf16": True},
+                           "val_images": 5000, "eval_per_class": 0, "precision": "bf16"},
     "controls-long-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 30, "warmup_epochs": 1.0,
-                          "val_images": 5000, "eval_per_class": 0, "bf16": True},
+                          "val_images": 5000, "eval_per_class": 0, "precision": "bf16"},
     "controls-grid16-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu-p2", "epochs": 15, "warmup_epochs": 1.0,
-                            "val_images": 5000, "eval_per_class": 0, "bf16": True},
+                            "val_images": 5000, "eval_per_class": 0, "precision": "bf16"},
     "gpu": {
         "model": "wf-cifar",
         "epochs": 60,
@@ -136,6 +139,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: The values of ``precision`` (besides None), as :data:`wf_lessons.train.machine.PRECISIONS`.
+_PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
 #: Seeds are ints in [0, SEED_LIMIT): the generators that the run derives from them take 64-bit seeds.
 SEED_LIMIT = 2**32
 
@@ -147,7 +153,10 @@ _BOOL_SETTINGS = ("flip", "tta_flip", "compile", "save_checkpoints", "write_log"
 _UNSET_FIELDS = tuple(DEFAULTS)
 # fields that define what is trained: a resumed run must agree with its checkpoint on all of them
 _RUN_FIELDS = (*_UNSET_FIELDS, "seed", "model_overrides")
-_EXEMPT_ON_RESUME = ("compile", "time_limit_s", "eval_batch_size", "bf16", "threads")
+_EXEMPT_ON_RESUME = ("compile", "time_limit_s", "eval_batch_size", "precision", "bf16", "threads")
+#: The precision each value of the old ``bf16`` setting names, and back (``fp16`` has no old name: ``False``).
+_BF16_TO_PRECISION = {True: "bf16", False: "fp32", "auto": "auto"}
+_PRECISION_TO_BF16 = {"bf16": True, "fp32": False, "fp16": False, "auto": "auto", None: None}
 
 
 @dataclass
@@ -164,8 +173,11 @@ class TrainConfig:
     the test set is evaluated once, at the end. ``train_per_class``/``eval_per_class`` keep a balanced subset
     (0 = all) of the training split and of the per-epoch evaluation set; the final test is always the whole test
     set. ``steps_per_epoch`` (0 = all) shortens epochs.
-    ``bf16``: autocast to bfloat16 (``None``: on exactly when training on CUDA); ``threads``: CPU threads for torch
-    during the run (0: torch's default). ``time_limit_s`` (0 = none) stops
+    ``precision``: ``"fp32"``, ``"bf16"`` autocast or ``"fp16"`` autocast with a gradient scaler; ``None``: the
+    device's choice (bf16 on GPUs with bfloat16 tensor cores, Ampere and newer; fp16 on older GPUs such as the T4 and
+    V100; fp32 on a CPU); ``"auto"``: the same on a GPU, the faster of fp32 and bf16 measured on a CPU.
+    ``bf16`` is its old name, still accepted (``True``: ``"bf16"``, ``False``: ``"fp32"``) and kept in step with it.
+    ``threads``: CPU threads for torch during the run (0: torch's default). ``time_limit_s`` (0 = none) stops
     after the last epoch that fits, keeping the checkpoint for ``resume``. ``run_name`` defaults to
     ``train-<model>-<preset or custom>-seed<seed>``; the log goes to ``data/runs/<run_name>.json`` and the
     checkpoint to ``<checkpoint_dir>/<run_name>.pt`` (default ``data/checkpoints``). Existing files of the same run
@@ -200,6 +212,7 @@ class TrainConfig:
     tta_flip: bool | None = None
     compile: bool | None = None
     time_limit_s: float | None = None
+    precision: str | None = None
     bf16: bool | str | None = None
     threads: int | str | None = None
     seed: int = 0
@@ -219,9 +232,12 @@ class TrainConfig:
         if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
             raise ValueError(f"unknown preset {self.preset!r}; valid presets: {', '.join(PRESETS)}")
         preset = PRESETS.get(self.preset, {}) if self.preset else {}
+        self._given = frozenset(name for name in _UNSET_FIELDS if getattr(self, name) is not None)
+        self._precision_from_bf16()
         for name in _UNSET_FIELDS:
             if getattr(self, name) is None:
                 setattr(self, name, preset.get(name, DEFAULTS[name]))
+        self.bf16 = _PRECISION_TO_BF16.get(self.precision, self.bf16)  # the old name, in step
         if isinstance(self.device, torch.device):
             self.device = str(self.device)  # recorded as text in the checkpoint and the run log
         self._check_settings()
@@ -231,6 +247,24 @@ class TrainConfig:
         check_run_name(self.run_name)
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: resume continues a run, overwrite restarts it")
+
+    def _precision_from_bf16(self) -> None:
+        """Accept the old ``bf16`` setting as the precision it names; refuse it when it contradicts ``precision``."""
+        if self.bf16 is None:
+            return
+        if not (isinstance(self.bf16, bool) or self.bf16 == "auto"):
+            raise ValueError(f"bf16 must be True, False, None (on for CUDA) or 'auto' (measure), got {self.bf16!r}; "
+                             f"it is the old name of precision, one of {', '.join(_PRECISIONS)}")
+        if self.precision is None:
+            self.precision = _BF16_TO_PRECISION[self.bf16]
+        elif not isinstance(self.precision, str) or _PRECISION_TO_BF16.get(self.precision) != self.bf16:
+            raise ValueError(f"bf16={self.bf16!r} (the old name of precision) contradicts precision="
+                             f"{self.precision!r}; give only precision")
+
+    def given_settings(self) -> frozenset[str]:
+        """The settings the caller gave (not taken from the preset or :data:`DEFAULTS`): e.g. whether
+        ``batch_size`` may be changed when it does not fit in memory."""
+        return self._given
 
     def _check_settings(self) -> None:
         """Every setting's type and range, in one place."""
@@ -243,9 +277,9 @@ class TrainConfig:
         for name in _BOOL_SETTINGS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, {_got(getattr(self, name))}")
-        if self.bf16 not in (None, True, False, "auto") or isinstance(self.bf16, (int, float)) and \
-                not isinstance(self.bf16, bool):
-            raise ValueError(f"bf16 must be True, False, None (on for CUDA) or 'auto' (measure), got {self.bf16!r}")
+        if self.precision is not None and self.precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)} or None (the device's choice: bf16 on "
+                             f"Ampere and newer GPUs, fp16 on older ones, fp32 on a CPU), {_got(self.precision)}")
         if self.threads != "auto" and not _is_int(self.threads, low=0):
             raise ValueError(f"threads must be an int >= 0 or 'auto', {_got(self.threads)}")
         for name in ("epochs", "batch_size", "eval_batch_size", "randaugment_ops", "train_per_class", "eval_per_class",
