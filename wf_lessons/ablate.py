@@ -33,6 +33,8 @@ Command line::
     python -m wf_lessons.ablate                        # every control at its family's rate, seeds 0-4
     python -m wf_lessons.ablate --variants released zero-init --seeds 0 1
     python -m wf_lessons.ablate --preset study-cpu     # the 2-epoch predictor study, seeds 0 1 2
+    python -m wf_lessons.ablate --preset study-gpu     # the 30-epoch study on one GPU (wf_lessons.gpu_study)
+    python -m wf_lessons.ablate --preset study-gpu --dry-run   # its whole code path at toy size, any device
 """
 
 from __future__ import annotations
@@ -55,7 +57,11 @@ from wf_lessons.train.loop import Data
 from wf_lessons.train.recipe import SEED_LIMIT
 
 #: The presets the studies run with (presets of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
-STUDY_PRESETS = ("study-cpu", "controls-cpu", "controls-short-cpu", "controls-long-cpu", "controls-grid16-cpu")
+STUDY_PRESETS = ("study-cpu", "controls-cpu", "controls-short-cpu", "controls-long-cpu", "controls-grid16-cpu",
+                 "study-gpu")
+#: The GPU study's default variants (a controls study: :mod:`wf_lessons.gpu_study`; seeds 0 1 2): the decomposition
+#: and zero-init.
+GPU_VARIANTS = ("released", "all-static", "slot-static", "zero-prediction", "zero-init")
 #: The softmax-attention baseline of the same size as each study model.
 SAME_SIZE_DEIT = {"wf-cifar-study": "deit-cifar-tiny", "wf-cifar": "deit-cifar"}
 DEFAULT_SEEDS = (0, 1, 2)
@@ -99,7 +105,7 @@ MAX_LR_EXTENSIONS = 2
 #: Controls presets whose learning rates come from another preset's sweep (one change from it: the schedule, or
 #: the token grid), so that the rate is not a second difference.
 LR_FROM = {"controls-short-cpu": "controls-cpu", "controls-long-cpu": "controls-cpu",
-           "controls-grid16-cpu": "controls-cpu"}
+           "controls-grid16-cpu": "controls-cpu", "study-gpu": "controls-cpu"}
 #: The controlled study's paired comparisons: (treatment, control, the one thing that differs).
 COMPARISONS: tuple[tuple[str, str, str], ...] = (
     ("released", "all-static", "everything: structure, initialisation, prediction, parameters, speed"),
@@ -120,7 +126,7 @@ DECOMPOSITION = (("slot-static", "all-static"), ("zero-prediction", "slot-static
 
 def is_controls(preset: str) -> bool:
     """Whether ``preset`` is one of the controlled study's (learning rate per family, validation split)."""
-    return preset.startswith("controls-")
+    return preset.startswith("controls-") or preset == "study-gpu"
 
 
 def variants(preset: str = "study-cpu") -> dict[str, tuple[str, dict[str, Any]]]:
@@ -252,11 +258,12 @@ def _select(preset: str, names: list[str] | None, seeds: list[int] | None, sweep
                              "rate): do not pass variants or seeds with it")
         return [(variant, 0, lr) for variant, lr in sweep_runs(preset)]
     grid = variants(preset)
-    names = [n for n in grid if n not in PRECISION_CHECKS] if not names else names  # checks: only by name
+    if not names:  # precision checks only by name; the GPU study's default is its own selection
+        names = [n for n in grid if n not in PRECISION_CHECKS and (preset != "study-gpu" or n in GPU_VARIANTS)]
     unknown = [n for n in names if n not in grid]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(grid)}")
-    default = CONTROLS_SEEDS if is_controls(preset) else DEFAULT_SEEDS
+    default = CONTROLS_SEEDS if is_controls(preset) and preset != "study-gpu" else DEFAULT_SEEDS
     seeds = _check_seeds(list(default) if seeds is None else seeds)
     rates = {n: chosen_lr(preset, n) if is_controls(preset) else None for n in names}  # refused before any run
     return [(n, s, rates[n]) for s in seeds for n in names]  # seed-major: a partial grid still has whole seeds
@@ -524,18 +531,38 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"study preset: {', '.join(STUDY_PRESETS)} (default: controls-cpu)")
     parser.add_argument("--variants", nargs="+", metavar="NAME", help="variants to run (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int,
-                        help="seeds (default: 0 1 2 3 4 for a controls preset, 0 1 2 for study-cpu)")
+                        help="seeds (default: 0 1 2 3 4 for a controls preset, 0 1 2 for study-cpu and study-gpu)")
     parser.add_argument("--sweep", action="store_true",
                         help="the learning-rate sweep of a controls preset (seed 0 of each family's reference)")
     parser.add_argument("--checkpoint-dir", help="folder of the runs' checkpoints (default: data/checkpoints)")
     parser.add_argument("--list", action="store_true", help="print each run's state and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="study-gpu: its whole code path at toy size (stop, resume, summary) in temporary folders")
+    parser.add_argument("--device", help="study-gpu: cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     try:
+        if args.dry_run or args.preset == "study-gpu":
+            from wf_lessons import gpu_study
+
+            if args.dry_run:
+                if args.preset != "study-gpu" or args.list or args.sweep:
+                    raise ValueError("--dry-run is for --preset study-gpu alone (the CPU studies run as they are)")
+                gpu_study.dry_run(device=args.device, progress=not args.no_progress)
+                return 0
+            device = wf_config.device(args.device)
+            if device.type != "cuda" and not args.list:
+                raise ValueError("study-gpu needs a CUDA GPU and there is none here (or --device says cpu): on a CPU, "
+                                 "run its code path at toy size with --dry-run, or the CPU version, --preset "
+                                 "controls-long-cpu")
+            if not args.list:
+                gpu_study.announce([t for t in _select(args.preset, args.variants, args.seeds)
+                                    if status(config(args.preset, t[0], t[1], t[2])) != "done"], device)
         if args.list:
             print_status(args.preset, args.variants, args.seeds, args.sweep)
             return 0
         settings = {"checkpoint_dir": args.checkpoint_dir} if args.checkpoint_dir else {}
+        settings |= {"device": args.device} if args.device else {}
         summary = run(args.preset, args.variants, args.seeds, progress=not args.no_progress, sweep=args.sweep,
                       **settings)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, DataNotFoundError) as error:

@@ -11,7 +11,9 @@ from wf_lessons.train.recipe import PRESETS
 #: What the gpu preset's design assumes about one H100 running these width-192 models (sustained rates, not peaks).
 #: No GPU was available when the preset was written: these are estimates to be replaced by measurements
 #: (``python -m wf_lessons.bench train-throughput`` on the GPU).
-GPU_ASSUMED_RATES = {"memory_tb_per_s": 2.5, "matmul_tflop_per_s": 400.0}
+#: ``eager_op_us``: what PyTorch spends per operator in eager mode when the kernels are too small to fill the GPU
+#: (Python dispatch and a kernel launch, one after the other): the bound of small models (study-gpu's estimate).
+GPU_ASSUMED_RATES = {"memory_tb_per_s": 2.5, "matmul_tflop_per_s": 400.0, "eager_op_us": 8.0}
 
 GPU_PRESET_REASONING = """\
 The gpu preset was designed without a GPU, from an estimate of the epoch time (gpu_preset_estimate): counted
