@@ -211,7 +211,7 @@ def runs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench, "scaling", measured)
     monkeypatch.setattr(bench, "train_throughput", measured)
-    monkeypatch.setattr(dynamic_dwconv, "benchmark", measured)
+    monkeypatch.setattr(bench, "dwconv_benchmark", measured)
     return folder
 
 
@@ -292,7 +292,7 @@ def test_bench_cuda_without_cuda(runs, capsys, command):
     ],
 )
 def test_dwconv_bench_command_line(runs, capsys, argv, words):
-    _assert_one_error_line(*_cli(dynamic_dwconv.main, argv, capsys), words)
+    _assert_one_error_line(*_cli(bench.main, ["dwconv", *argv], capsys), words)
 
 
 # ------------------------------------------------------------------------------------------------- run logs kept
@@ -302,7 +302,7 @@ def test_dwconv_bench_command_line(runs, capsys, argv, words):
         (bench.main, ["train-throughput", "--device", "cpu"], "bench-train-throughput-cpu"),
         (bench.main, ["scaling", "--device", "cpu"], "bench-scaling-cpu"),
         (bench.main, ["scaling", "--device", "cpu", "--name", "mine"], "mine"),
-        (dynamic_dwconv.main, ["--device", "cpu"], "bench-dwconv-cpu"),
+        (bench.main, ["dwconv", "--device", "cpu"], "bench-dwconv-cpu"),
     ],
 )
 def test_benchmarks_refuse_to_overwrite_a_run_log(runs, capsys, main, argv, log):
@@ -715,13 +715,13 @@ def test_dynamic_linear_overflow_is_documented():
     forward pass returns NaN without a check (one would cost a device sync per layer and step). Documented in
     DynamicLinear's docstring; inside WeightFormer the layer sees LayerNorm outputs, and a non-finite loss stops
     training."""
-    from wf_lessons.dynamic_linear import DynamicLinear
+    from wf_lessons.dynamic_linear import DynamicLinear, build_dynamic_linear
 
-    layer, x = DynamicLinear(16, 64), torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    layer, x = build_dynamic_linear(16, 64), torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.isfinite(layer(x * 1e6, (4, 4))).all()
         assert not torch.isfinite(layer(x * 1e30, (4, 4))).all()
-        assert torch.isfinite(DynamicLinear(16, 64, predictor="static")(x * 1e30, (4, 4))).all()
+        assert torch.isfinite(build_dynamic_linear(16, 64, predictor="static")(x * 1e30, (4, 4))).all()
     assert "overflow" in DynamicLinear.__doc__ and "1e30" in DynamicLinear.__doc__
 
 

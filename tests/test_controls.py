@@ -11,8 +11,8 @@ from test_train import _data
 
 from wf_lessons import ablate, models, train
 from wf_lessons.data import validation_split
-from wf_lessons.dynamic_dwconv import DynamicDWConv
-from wf_lessons.dynamic_linear import DynamicLinear
+from wf_lessons.dynamic_dwconv import DynamicDWConv, build_dynamic_dwconv
+from wf_lessons.dynamic_linear import DynamicLinear, build_dynamic_linear
 from wf_lessons.train import recipe
 
 SMALL = {"img_size": 16, "patch_size": 4, "num_classes": 10, "embed_dim": 16, "depth": 3, "dynamic_blocks": (0, 2)}
@@ -90,7 +90,7 @@ def test_zero_init_equals_its_zero_prediction_twin_at_init_and_still_learns():
         assert block.linear1.w2.grad.abs().max() > 0 and torch.isfinite(block.linear1.w2.grad).all()
         assert block.dwc.wfm[-1].weight.grad.abs().max() > 0
     # zeroing both branches of the bilateral product would leave no gradient at all: that is why only one is zeroed
-    layer = DynamicLinear(16, 64, predictor="bilateral")
+    layer = build_dynamic_linear(16, 64, predictor="bilateral")
     with torch.no_grad():
         layer.w1.zero_()
         layer.w2.zero_()
@@ -100,11 +100,11 @@ def test_zero_init_equals_its_zero_prediction_twin_at_init_and_still_learns():
 
 def test_zero_init_is_refused_where_it_means_nothing():
     with pytest.raises(ValueError, match="predicts nothing"):
-        DynamicLinear(16, 64, predictor="static").zero_init_prediction()
+        build_dynamic_linear(16, 64, predictor="static").zero_init_prediction()
     with pytest.raises(ValueError, match="normalises the direction"):
-        DynamicDWConv(16, predictor="amp_dir").zero_init_prediction()
+        build_dynamic_dwconv(16, predictor="amp_dir").zero_init_prediction()
     for predictor in ("adaptive", "gap", "conv"):
-        layer = DynamicDWConv(16, predictor=predictor)
+        layer = build_dynamic_dwconv(16, predictor=predictor)
         layer.zero_init_prediction()
         assert layer.dynamic_kernels(torch.randn(2, 16, 8, 8)).abs().max() == 0
 

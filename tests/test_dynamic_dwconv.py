@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wf_lessons import dynamic_dwconv as dd
-from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
+from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv, build_dynamic_dwconv
 
 NAMES = list(DWC_PREDICTORS)
 DYNAMIC = [n for n in NAMES if n != "static"]
@@ -18,7 +18,7 @@ DYNAMIC = [n for n in NAMES if n != "static"]
 
 def make(name, dim=8, kernel_size=3, seed=0):
     torch.manual_seed(seed)
-    return DynamicDWConv(dim, kernel_size, predictor=name)
+    return build_dynamic_dwconv(dim, kernel_size, predictor=name)
 
 
 def randn(*shape, seed=0):
@@ -50,13 +50,40 @@ class ReferenceDynCnn(nn.Module):
 def test_registry_order_and_classes():
     assert NAMES == ["static", "gap", "adaptive", "amp_dir", "conv"]
     for name, cls in DWC_PREDICTORS.items():
-        layer = DynamicDWConv(4, predictor=name)
+        layer = build_dynamic_dwconv(4, predictor=name)
         assert type(layer) is cls and isinstance(layer, DynamicDWConv) and layer.predictor == name
 
 
 def test_default_predictor_is_adaptive():
-    assert type(DynamicDWConv(4)) is dd.AdaptiveDWConv
-    assert type(DynamicDWConv(4, 3, "conv")) is dd.ConvDWConv  # positional predictor
+    assert type(build_dynamic_dwconv(4)) is dd.AdaptiveDWConv
+    assert type(build_dynamic_dwconv(4, 3, "conv")) is dd.ConvDWConv  # positional predictor
+
+
+def test_one_construction_path_per_family():
+    """Layers are built by name with the factory, or with their class; the base class alone is not a layer."""
+    with pytest.raises(TypeError, match=r"DynamicDWConv is the base class of the predictors: build a layer by name "
+                                        r"with build_dynamic_dwconv\(dim, kernel_size=3, predictor='adaptive'\)"):
+        DynamicDWConv(4)
+    with pytest.raises(ValueError, match="unknown predictor 'deep'; valid predictors: static, gap, adaptive"):
+        build_dynamic_dwconv(4, predictor="deep")
+    torch.manual_seed(0)
+    by_name = build_dynamic_dwconv(4, 5, "amp_dir")
+    torch.manual_seed(0)
+    by_class = dd.AmpDirDWConv(4, 5)
+    assert by_name.kernel_size == 5 and all(torch.equal(a, b) for a, b in zip(by_name.parameters(),
+                                                                             by_class.parameters()))
+
+
+def test_the_layer_module_does_not_import_the_data_or_run_log_modules():
+    """The benchmark's command line lives in wf_lessons.bench: a layer imports torch and the argument checks only."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(dd))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert {m for m in imported if m.startswith("wf_lessons")} == {"wf_lessons.checks"}, imported
+    assert not hasattr(dd, "main") and not hasattr(dd, "benchmark")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -144,7 +171,7 @@ def test_adaptive_equals_the_reference_transcription(shape):
     with torch.no_grad():
         for p in reference.parameters():
             p.copy_(randn(*p.shape, seed=p.numel()) * 0.3)
-    layer = DynamicDWConv(16, predictor="adaptive")
+    layer = build_dynamic_dwconv(16, predictor="adaptive")
     layer.load_state_dict(reference.state_dict(), strict=True)
     reference.load_state_dict(layer.state_dict(), strict=True)
     x = randn(*shape, seed=2)
@@ -155,7 +182,7 @@ def test_adaptive_init_draws_like_the_reference():
     torch.manual_seed(7)
     reference = ReferenceDynCnn(12)
     torch.manual_seed(7)
-    layer = DynamicDWConv(12, predictor="adaptive")
+    layer = build_dynamic_dwconv(12, predictor="adaptive")
     for (name, a), (_, b) in zip(reference.state_dict().items(), layer.state_dict().items()):
         assert torch.equal(a, b), name
     assert 0.01 < layer.w.std() < 0.03 and 0.01 < layer.b.std() < 0.03  # trunc-normal, std 0.02
@@ -165,7 +192,7 @@ def test_static_is_exactly_a_depthwise_conv2d():
     torch.manual_seed(3)
     conv = nn.Conv2d(8, 8, 3, padding=1, groups=8)
     torch.manual_seed(3)
-    layer = DynamicDWConv(8, predictor="static")
+    layer = build_dynamic_dwconv(8, predictor="static")
     assert list(layer.state_dict()) == ["weight", "bias"]
     assert all(torch.equal(a, b) for a, b in zip(conv.state_dict().values(), layer.state_dict().values()))
     layer.load_state_dict(randomised(conv).state_dict(), strict=True)
@@ -215,20 +242,20 @@ def n_params(module):
 
 
 def test_adaptive_parameter_count_at_wfm_t_width():
-    assert n_params(DynamicDWConv(192, predictor="adaptive")) == 75_840
+    assert n_params(build_dynamic_dwconv(192, predictor="adaptive")) == 75_840
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dim", [4, 8, 64, 192])
 def test_parameter_formulas(name, dim):
-    count = n_params(DynamicDWConv(dim, predictor=name))
+    count = n_params(build_dynamic_dwconv(dim, predictor=name))
     assert count == FORMULAS[name](dim) == dd.parameter_count(name, dim)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_count_general(name):
     for dim, k in [(6, 5), (3, 1), (10, 7)]:
-        assert n_params(DynamicDWConv(dim, k, predictor=name)) == dd.parameter_count(name, dim, k)
+        assert n_params(build_dynamic_dwconv(dim, k, predictor=name)) == dd.parameter_count(name, dim, k)
 
 
 # ------------------------------------------------------------------------------------------------ norm bound
@@ -347,13 +374,13 @@ def test_errors():
     with pytest.raises(ValueError, match="4-D input"):
         layer.predicted_kernels(torch.zeros(1, 1, 8, 4, 4))
     with pytest.raises(ValueError, match="valid predictors: static, gap, adaptive, amp_dir, conv"):
-        DynamicDWConv(8, predictor="bilateral")
-    with pytest.raises(ValueError, match="'adaptive' predictor"):
-        dd.AdaptiveDWConv(8, predictor="gap")
+        build_dynamic_dwconv(8, predictor="bilateral")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'predictor'"):
+        dd.AdaptiveDWConv(8, predictor="gap")  # a class is its predictor: no name to contradict it
     with pytest.raises(ValueError, match="dim must be a positive int"):
-        DynamicDWConv(0)
+        build_dynamic_dwconv(0)
     with pytest.raises(ValueError, match="kernel_size must be a positive odd int"):
-        DynamicDWConv(8, 4)
+        build_dynamic_dwconv(8, 4)
     with pytest.raises(TypeError, match="floating-point"):
         layer(torch.zeros(1, 8, 4, 4, dtype=torch.int64))
     with pytest.raises(TypeError, match="torch.Tensor"):
@@ -365,8 +392,10 @@ def test_errors():
 
 
 def test_benchmark_smoke():
-    rows = dd.benchmark([(2, 3, 5)], backward=True, min_run_time=0.001, rounds=2)
+    from wf_lessons import bench
+
+    rows = bench.dwconv_benchmark([(2, 3, 5)], backward=True, min_run_time=0.001, rounds=2)
     assert rows[0]["size"] == (2, 3, 5) and set(rows[0]["ms"]) == set(dd.CONV_METHODS)
     assert all(math.isfinite(v) and v > 0 for v in rows[0]["ms"].values())
-    table = dd.format_benchmark(rows)
+    table = bench.format_dwconv_benchmark(rows)
     assert "grouped ms" in table and "unfold ×" in table and "2, 3, 5" in table

@@ -11,7 +11,13 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from wf_lessons import dynamic_linear as dl
-from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, DynamicLinear, column_norms, parameter_count
+from wf_lessons.dynamic_linear import (
+    LINEAR_PREDICTORS,
+    DynamicLinear,
+    build_dynamic_linear,
+    column_norms,
+    parameter_count,
+)
 
 PREDICTORS = ("static", "gap", "linear", "nonlinear", "bilateral", "deep")
 DYNAMIC = PREDICTORS[1:]
@@ -20,7 +26,7 @@ DYNAMIC = PREDICTORS[1:]
 def make(predictor, c=16, d=32, seed=0, generator_std=None, dtype=torch.float32):
     """A seeded layer; with ``generator_std`` every generator parameter is redrawn N(0, std²), far from init."""
     torch.manual_seed(seed)
-    layer = DynamicLinear(c, d, predictor=predictor).to(dtype)
+    layer = build_dynamic_linear(c, d, predictor=predictor).to(dtype)
     if generator_std is not None:
         gen = torch.Generator().manual_seed(seed + 1)
         with torch.no_grad():
@@ -46,27 +52,40 @@ def count_flops(layer, x, hw):
 def test_registry_holds_the_ladder_in_order():
     assert tuple(LINEAR_PREDICTORS) == PREDICTORS
     for name, cls in LINEAR_PREDICTORS.items():
-        layer = DynamicLinear(8, 16, predictor=name)
+        layer = build_dynamic_linear(8, 16, predictor=name)
         assert type(layer) is cls and isinstance(layer, DynamicLinear) and layer.predictor == name
-    assert type(DynamicLinear(8, 16)) is dl.BilateralDynLinear  # the default is the released layer
-    assert type(DynamicLinear(8, 16, "static")) is dl.StaticLinear  # positional predictor
+    assert type(build_dynamic_linear(8, 16)) is dl.BilateralDynLinear  # the default is the released layer
+    assert type(build_dynamic_linear(8, 16, "static")) is dl.StaticLinear  # positional predictor
 
 
 def test_unknown_predictor_lists_the_valid_ones():
     with pytest.raises(ValueError, match="unknown predictor 'attention'") as err:
-        DynamicLinear(8, 16, predictor="attention")
+        build_dynamic_linear(8, 16, predictor="attention")
     assert all(name in str(err.value) for name in PREDICTORS)
     with pytest.raises(TypeError, match="predictor must be a str"):
-        DynamicLinear(8, 16, predictor=3)
-    with pytest.raises(ValueError, match="is the 'gap' predictor"):
-        dl.GapDynLinear(8, 16, predictor="deep")
+        build_dynamic_linear(8, 16, predictor=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'predictor'"):
+        dl.GapDynLinear(8, 16, predictor="deep")  # a class is its predictor: no name to contradict it
+
+
+def test_one_construction_path_per_family():
+    """Layers are built by name with the factory, or with their class; the base class alone is not a layer."""
+    with pytest.raises(TypeError, match=r"DynamicLinear is the base class of the predictors: build a layer by "
+                                        r"name with build_dynamic_linear\(in_features, out_features, "
+                                        r"predictor='bilateral'\)"):
+        DynamicLinear(8, 16)
+    torch.manual_seed(0)
+    by_name = build_dynamic_linear(8, 16, "deep", rate=2)
+    torch.manual_seed(0)
+    by_class = dl.DeepDynLinear(8, 16, rate=2)
+    assert by_name.rate == 2 and all(torch.equal(a, b) for a, b in zip(by_name.parameters(), by_class.parameters()))
 
 
 @pytest.mark.parametrize("kwargs", [dict(in_features=0), dict(out_features=2.5), dict(rate=9), dict(rate=True)])
 def test_bad_sizes_are_refused(kwargs):
     args = dict(in_features=8, out_features=16, rate=4) | kwargs
     with pytest.raises(ValueError):
-        DynamicLinear(predictor="bilateral", **args)
+        build_dynamic_linear(predictor="bilateral", **args)
 
 
 @pytest.mark.parametrize("predictor", PREDICTORS)
@@ -141,7 +160,7 @@ def test_state_dict_keys_follow_the_reference_layout():
         "hidden2.bias": (d // r,),
     }
     for predictor in PREDICTORS:
-        shapes = {k: tuple(v.shape) for k, v in DynamicLinear(c, d, predictor=predictor).state_dict().items()}
+        shapes = {k: tuple(v.shape) for k, v in build_dynamic_linear(c, d, predictor=predictor).state_dict().items()}
         if predictor == "static":
             assert shapes == {"weight": (d, c), "bias": (d,)}
         else:
@@ -150,7 +169,7 @@ def test_state_dict_keys_follow_the_reference_layout():
 
 def test_static_is_an_nn_linear():
     reference = nn.Linear(16, 32)
-    layer = DynamicLinear(16, 32, predictor="static")
+    layer = build_dynamic_linear(16, 32, predictor="static")
     layer.load_state_dict(reference.state_dict())
     x = tokens(2, (3, 5))
     assert torch.equal(layer(x, (3, 5)), reference(x))
@@ -158,7 +177,7 @@ def test_static_is_an_nn_linear():
 
 
 def test_bilateral_has_the_papers_parameter_count():
-    assert sum(p.numel() for p in DynamicLinear(192, 768).parameters()) == 351_216
+    assert sum(p.numel() for p in build_dynamic_linear(192, 768).parameters()) == 351_216
     assert parameter_count("bilateral", 192, 768) == 351_216
     for c in (64, 192, 384):  # 9.5·C² + 5.25·C at D = 4C, r = 4
         assert parameter_count("bilateral", c, 4 * c) == 9.5 * c**2 + 5.25 * c
@@ -173,21 +192,21 @@ def test_parameter_counts_follow_the_formulas(predictor, sizes):
         "static": big_c * big_d + big_d,
         "deep": big_c * big_d + big_d + (big_c + 1) * (c + d) + c * big_c + d * big_d + c * c + c + d * d + d,
     }.get(predictor, big_c * big_d + big_d + (big_c + 1) * (c + d) + c * big_c + d * big_d)
-    layer = DynamicLinear(big_c, big_d, predictor=predictor, rate=r)
+    layer = build_dynamic_linear(big_c, big_d, predictor=predictor, rate=r)
     assert sum(p.numel() for p in layer.parameters()) == formula
     assert parameter_count(predictor, big_c, big_d, rate=r) == formula
 
 
 def test_initialisation_follows_the_reference():
     torch.manual_seed(0)
-    layer = DynamicLinear(192, 768, predictor="deep")
+    layer = build_dynamic_linear(192, 768, predictor="deep")
     # trunc_normal_(std=0.02) cuts at ±2 (absolute, as timm's), i.e. at 100 std: the std stays 0.02. PyTorch's
     # default inits differ clearly (nn.Linear(192, ·): std 0.042; nn.Linear(48, 48): std 0.083; randn: 1).
     for name in ("w", "b", "w1", "w2", "wfm.weight", "hidden1.weight", "hidden2.weight"):
         assert abs(layer.get_parameter(name).std().item() - 0.02) < 0.002, name
     for name in ("wfm.bias", "hidden1.bias", "hidden2.bias"):
         assert torch.count_nonzero(layer.get_parameter(name)) == 0, name
-    static = DynamicLinear(192, 768, predictor="static")
+    static = build_dynamic_linear(192, 768, predictor="static")
     assert abs(static.weight.std().item() - 0.02) < 0.002 and torch.count_nonzero(static.bias) == 0
 
 
@@ -332,7 +351,7 @@ def test_the_normalisation_is_what_keeps_columns_below_one(predictor):
 @pytest.mark.parametrize("predictor", DYNAMIC)
 def test_the_dynamic_part_starts_100x_smaller_than_the_static_part(predictor):
     torch.manual_seed(0)
-    layer = DynamicLinear(192, 768, predictor=predictor)
+    layer = build_dynamic_linear(192, 768, predictor=predictor)
     x = F.layer_norm(tokens(2, (14, 14), c=192), (192,))  # linear1 reads LayerNorm-ed tokens
     with torch.no_grad():
         dynamic = column_norms(layer.dynamic_weight(x))  # (B, D)
@@ -353,5 +372,5 @@ def test_bilateral_flops_match_the_mac_count():
     c, d, n = 192, 768, 196
     pooled = n // 4
     macs = n * c * d + pooled * (c * (c // 4 + d // 4) + (c // 4) * c + (d // 4) * d + c * d)
-    assert count_flops(DynamicLinear(c, d), tokens(1, (14, 14), c=c), None) == 2 * macs
+    assert count_flops(build_dynamic_linear(c, d), tokens(1, (14, 14), c=c), None) == 2 * macs
     assert macs == 6.375 * n * c**2  # ≈ 6.4·N·C² MACs (chapters/paper_notes.md)

@@ -9,7 +9,13 @@ faster, and writes a run log ``data/runs/bench-scaling-<device>.json``.
 by side on the current device, with the training step of :mod:`wf_lessons.train` (AdamW, bf16 autocast on GPU,
 optionally ``torch.compile``), and writes ``data/runs/bench-train-throughput-<device>.json``.
 
-Both check every argument before measuring anything (a bad value is one ``error:`` line, exit status 2) and never
+``python -m wf_lessons.bench dwconv`` times the four formulations of the per-image depthwise convolution of
+:func:`wf_lessons.dynamic_dwconv.per_sample_depthwise_conv` side by side: per method, the best of 5 interleaved rounds
+of ``torch.utils.benchmark`` medians; it prints the grouped conv's ms and every alternative's time divided by it
+(> 1: slower than grouped), and writes ``data/runs/bench-dwconv-<device>.json`` (``--quick``: two small sizes, no
+log).
+
+All three check every argument before measuring anything (a bad value is one ``error:`` line, exit status 2) and never
 replace an existing run log unless given ``--overwrite``; ``--name`` picks another log name under ``data/runs/``.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import math
 import sys
 import time
@@ -30,6 +37,7 @@ from tqdm.auto import tqdm
 from wf_lessons import config, runlog
 from wf_lessons.checks import check_int, cli_int
 from wf_lessons.complexity import count_flops, loglog_slope, time_fn
+from wf_lessons.dynamic_dwconv import CONV_METHODS, per_sample_depthwise_conv
 from wf_lessons.models import MODEL_NAMES, ViT, build_model
 
 #: label -> (model name, attention backend or None)
@@ -386,6 +394,95 @@ def _train_throughput_main(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------- dwconv
+#: (B, C, H = W): a small case, WFM-T and WFM-S blocks at 224 px (14 x 14 tokens), CIFAR-sized maps.
+DWCONV_SIZES = [(8, 64, 16), (64, 192, 14), (32, 384, 14), (128, 192, 16), (128, 64, 32)]
+QUICK_DWCONV_SIZES = [(8, 64, 16), (64, 192, 14)]
+
+
+def dwconv_benchmark(
+    sizes: list[tuple[int, int, int]] = DWCONV_SIZES,
+    methods: tuple[str, ...] = CONV_METHODS,
+    device: str = "cpu",
+    backward: bool = True,
+    min_run_time: float = 0.05,
+    rounds: int = 5,
+    threads: int | None = None,
+) -> list[dict[str, Any]]:
+    """Time the methods of :func:`wf_lessons.dynamic_dwconv.per_sample_depthwise_conv` side by side with
+    ``torch.utils.benchmark``.
+
+    Each round times every method once (its median over ``min_run_time`` seconds), methods interleaved so that a
+    busy machine slows all of them alike; a method's time is its best round. Returns one row per size ``(B, C, H)``:
+    ``{"size": (B, C, H), "ms": {method: ms}}`` for the forward pass, or forward + backward when ``backward``.
+    Every method is first checked to agree with ``"grouped"``. ``threads``: CPU threads (default: torch's current
+    setting); one thread gives steadier numbers on a busy machine.
+    """
+    cpp_log = logging.getLogger("torch.utils.cpp_extension")  # silence its "no CUDA runtime" notice on import
+    level = cpp_log.level
+    cpp_log.setLevel(logging.ERROR)
+    try:
+        from torch.utils.benchmark import Timer
+    finally:
+        cpp_log.setLevel(level)
+
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    for B, C, H in sizes:
+        x = torch.randn(B, C, H, H, generator=gen).to(device).requires_grad_(backward)
+        kernels = torch.randn(B, C, 3, 3, generator=gen).to(device).requires_grad_(backward)
+        bias = torch.randn(C, generator=gen).to(device).requires_grad_(backward)
+        reference = per_sample_depthwise_conv(x, kernels, bias, "grouped")
+        timers = {}
+        for method in methods:
+            if not torch.allclose(per_sample_depthwise_conv(x, kernels, bias, method), reference, atol=1e-4, rtol=1e-4):
+                raise AssertionError(f"method {method!r} disagrees with 'grouped' at size {(B, C, H)}")
+            timers[method] = Timer(
+                "f(x, k, b, m).sum().backward()" if backward else "f(x, k, b, m)",
+                globals={"f": per_sample_depthwise_conv, "x": x, "k": kernels, "b": bias, "m": method},
+                num_threads=threads or torch.get_num_threads(),
+            )
+        ms = dict.fromkeys(methods, float("inf"))
+        for _ in range(rounds):
+            for method, timer in timers.items():
+                ms[method] = min(ms[method], timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+        rows.append({"size": (B, C, H), "ms": ms})
+    return rows
+
+
+def format_dwconv_benchmark(rows: list[dict[str, Any]]) -> str:
+    """A table: the grouped conv's median ms, then every other method's time divided by it."""
+    methods = list(rows[0]["ms"])
+    others = [m for m in methods if m != "grouped"]
+    lines = [f"{'B, C, H=W':<16}{'grouped ms':>11}" + "".join(f"{m + ' ×':>14}" for m in others)]
+    for row in rows:
+        ms = row["ms"]
+        lines.append(
+            f"{', '.join(map(str, row['size'])):<16}{ms['grouped']:>11.2f}"
+            + "".join(f"{ms[m] / ms['grouped']:>14.2f}" for m in others)
+        )
+    return "\n".join(lines)
+
+
+def _dwconv_main(args: argparse.Namespace) -> int:
+    device = config.device(args.device)
+    name = args.name if args.name is not None else f"bench-dwconv-{device.type}"
+    if not args.quick:
+        config.new_run_log_path(name, args.overwrite)  # refuse before measuring
+    threads = args.threads or torch.get_num_threads()
+    sizes = QUICK_DWCONV_SIZES if args.quick else DWCONV_SIZES
+    log = {"benchmark": "per-image depthwise conv", **runlog.environment(device), "threads": threads}
+    for backward in (False,) if args.forward_only else (False, True):
+        pass_name = "forward + backward" if backward else "forward"
+        print(f"{pass_name} on {device}, torch {torch.__version__}, {threads} threads")
+        rows = dwconv_benchmark(sizes, device=str(device), backward=backward, threads=threads)
+        print(format_dwconv_benchmark(rows))
+        log[pass_name] = rows
+    if not args.quick:
+        print(f"run log: {runlog.write(log, name)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -403,12 +500,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="untimed steps first (default: 5 on GPU, 10 with --compile, 1 on CPU)")
     t.add_argument("--compile", action="store_true", help="torch.compile each model")
     t.add_argument("--threads", type=cli_int(1), help="CPU threads for torch (default: torch's default)")
-    for command, p in (("scaling", s), ("train-throughput", t)):
+    d = sub.add_parser("dwconv", help="the per-image depthwise convolution's formulations, side by side")
+    d.add_argument("--quick", action="store_true", help="two small sizes only (writes no run log)")
+    d.add_argument("--forward-only", action="store_true", help="time the forward pass only")
+    d.add_argument("--threads", type=cli_int(1), default=None, help="torch CPU threads (default: torch's choice)")
+    for command, p in (("scaling", s), ("train-throughput", t), ("dwconv", d)):
         p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
         p.add_argument("--name", help=f"run log name under data/runs/ (default: bench-{command}-<device>)")
         p.add_argument("--overwrite", action="store_true", help="replace the run log if it exists")
     args = parser.parse_args(argv)
-    run = _train_throughput_main if args.command == "train-throughput" else _scaling_main
+    run = {"train-throughput": _train_throughput_main, "scaling": _scaling_main, "dwconv": _dwconv_main}[args.command]
     try:
         return run(args)
     except (ValueError, FileExistsError) as error:  # every argument is checked before measuring

@@ -9,7 +9,8 @@ Every layer here follows the shared template of WeightFormer's dynamic layers (c
 so the dynamic part of every kernel has Frobenius norm below 1, and the layer costs O(H W C k^2) for the
 convolution plus a prediction whose matmuls and convolutions do not grow with H x W.
 
-Predictors (``DWC_PREDICTORS``, name -> class; build any of them with ``DynamicDWConv(dim, predictor=name)``):
+Predictors (``DWC_PREDICTORS``, name -> class; build one by name with ``build_dynamic_dwconv(dim, predictor=name)``,
+or with its class, e.g. ``AdaptiveDWConv(dim)``):
 
 - ``static``   ``nn.Conv2d(C, C, k, padding=k // 2, groups=C)``: one kernel for every image (state-dict keys
   ``weight, bias``, exactly those of that ``nn.Conv2d``).
@@ -26,28 +27,21 @@ Predictors (``DWC_PREDICTORS``, name -> class; build any of them with ``DynamicD
 Per-image convolution. The layer applies a different kernel to every image with ONE grouped convolution
 (``groups = B * C``, the reference code's formulation). :func:`per_sample_depthwise_conv` also implements three
 alternatives (a loop over the batch, nine shifted multiply-adds, unfold + einsum), all mathematically equal;
-``python -m wf_lessons.dynamic_dwconv [--threads N] [--device cuda]`` times them side by side: per method, the best
-of 5 interleaved rounds of ``torch.utils.benchmark`` medians; it prints the grouped conv's ms and every
-alternative's time divided by it (> 1: slower than grouped), and writes the run log
-``data/runs/bench-dwconv-<device>.json`` (never replacing one unless given ``--overwrite``). On the course's CPU
-machine that log shows the grouped conv fastest with the backward pass at every size; training needs the backward
+``python -m wf_lessons.bench dwconv [--threads N] [--device cuda]`` (:func:`wf_lessons.bench.dwconv_benchmark`) times
+them side by side and writes the run log ``data/runs/bench-dwconv-<device>.json``. On the course's CPU machine that
+log shows the grouped conv fastest with the backward pass at every size; training needs the backward
 pass, and the grouped conv is the reference's own formulation, so the layer keeps it. The forward-only race
 against the loop over the batch is close and changes from run to run on a busy machine.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from wf_lessons import config, runlog
-from wf_lessons.checks import check_int, cli_int
+from wf_lessons.checks import check_int
 
 __all__ = [
     "CONV_METHODS",
@@ -60,8 +54,7 @@ __all__ = [
     "GapDWConv",
     "StaticDWConv",
     "adaptive_pool_bins",
-    "benchmark",
-    "format_benchmark",
+    "build_dynamic_dwconv",
     "flop_counts",
     "normalize_kernels",
     "parameter_count",
@@ -146,6 +139,13 @@ def per_sample_depthwise_conv(
 
 
 # ------------------------------------------------------------------------------------------------- layers
+def build_dynamic_dwconv(dim: int, kernel_size: int = 3, predictor: str = "adaptive") -> DynamicDWConv:
+    """A dynamic depthwise convolution ``(B, dim, H, W) -> same`` with the predictor named ``predictor`` (a key of
+    :data:`DWC_PREDICTORS`): ``DWC_PREDICTORS[predictor](dim, kernel_size)``. Raises ``ValueError`` for an unknown
+    name, listing the valid ones."""
+    return _predictor_class(predictor)(dim, kernel_size)
+
+
 def _predictor_class(name: object) -> type[DynamicDWConv]:
     if not isinstance(name, str) or name not in DWC_PREDICTORS:
         raise ValueError(f"unknown predictor {name!r}; valid predictors: {', '.join(DWC_PREDICTORS)}")
@@ -155,9 +155,9 @@ def _predictor_class(name: object) -> type[DynamicDWConv]:
 class DynamicDWConv(nn.Module):
     """A depthwise k x k convolution whose kernels may be predicted from the input: ``(B, C, H, W) -> same``.
 
-    ``DynamicDWConv(dim, kernel_size=3, predictor="adaptive")`` builds the predictor's class from
-    :data:`DWC_PREDICTORS` (so ``isinstance(layer, DynamicDWConv)`` holds for all of them); each class can also be
-    built directly, e.g. ``AdaptiveDWConv(192)``. Any ``H, W >= 1`` works.
+    The base class of every predictor: build a layer with its class, e.g. ``AdaptiveDWConv(192)``, or by name with
+    :func:`build_dynamic_dwconv` (``build_dynamic_dwconv(dim, kernel_size=3, predictor="adaptive")``); every class of
+    :data:`DWC_PREDICTORS` is a subclass (so ``isinstance(layer, DynamicDWConv)`` holds). Any ``H, W >= 1`` works.
 
     Kernels of each image, all ``(B, C, k, k)``: :meth:`raw_kernels` (the predictor's output ``D``),
     :meth:`dynamic_kernels` (``D / (||D||_F + 1)``, norm < 1 per sample and channel), :meth:`predicted_kernels`
@@ -167,16 +167,12 @@ class DynamicDWConv(nn.Module):
     #: The predictor's name in :data:`DWC_PREDICTORS` (set by each subclass).
     predictor = ""
 
-    def __new__(cls, *args: object, **kwargs: object) -> DynamicDWConv:
-        if cls is DynamicDWConv:  # dispatch DynamicDWConv(dim, kernel_size, predictor) to the predictor's class
-            cls = _predictor_class(kwargs.get("predictor", args[2] if len(args) > 2 else "adaptive"))
-        return super().__new__(cls)
-
-    def __init__(self, dim: int, kernel_size: int = 3, predictor: str | None = None) -> None:
+    def __init__(self, dim: int, kernel_size: int = 3) -> None:
         super().__init__()
-        if predictor is not None and predictor != self.predictor:
-            _predictor_class(predictor)  # an unknown name raises, listing the valid ones
-            raise ValueError(f"{type(self).__name__} is the {self.predictor!r} predictor, got predictor={predictor!r}")
+        if type(self) is DynamicDWConv:
+            raise TypeError("DynamicDWConv is the base class of the predictors: build a layer by name with "
+                            "build_dynamic_dwconv(dim, kernel_size=3, predictor='adaptive'), or with a predictor's "
+                            f"class, e.g. AdaptiveDWConv(dim); predictors: {', '.join(DWC_PREDICTORS)}")
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive int (the channel count C), got {dim!r}")
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
@@ -261,8 +257,8 @@ class DynamicDWConv(nn.Module):
 class _WithStaticKernel(DynamicDWConv):
     """Holds ``w`` (C, 1, k, k) and ``b`` (C,) initialised as the reference (trunc-normal, std 0.02)."""
 
-    def __init__(self, dim: int, kernel_size: int = 3, predictor: str | None = None) -> None:
-        super().__init__(dim, kernel_size, predictor)
+    def __init__(self, dim: int, kernel_size: int = 3) -> None:
+        super().__init__(dim, kernel_size)
         # randn first, trunc-normal after the predictor is built: the reference's order of random draws
         self.w = nn.Parameter(torch.randn(dim, 1, kernel_size, kernel_size))
         self.b = nn.Parameter(torch.randn(dim))
@@ -279,8 +275,8 @@ class StaticDWConv(DynamicDWConv):
 
     predictor = "static"
 
-    def __init__(self, dim: int, kernel_size: int = 3, predictor: str | None = None) -> None:
-        super().__init__(dim, kernel_size, predictor)
+    def __init__(self, dim: int, kernel_size: int = 3) -> None:
+        super().__init__(dim, kernel_size)
         conv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)  # PyTorch's default init
         self.weight, self.bias = conv.weight, conv.bias
 
@@ -463,110 +459,3 @@ def flop_counts(layer: DynamicDWConv, x: Tensor) -> dict[str, int]:
             layer(x)
         total = counter.get_total_flops()
     return {"prediction": prediction, "convolution": total - prediction, "total": total}
-
-
-# ------------------------------------------------------------------------------------------------- benchmark
-#: (B, C, H = W): a small case, WFM-T and WFM-S blocks at 224 px (14 x 14 tokens), CIFAR-sized maps.
-BENCH_SIZES = [(8, 64, 16), (64, 192, 14), (32, 384, 14), (128, 192, 16), (128, 64, 32)]
-QUICK_BENCH_SIZES = [(8, 64, 16), (64, 192, 14)]
-
-
-def benchmark(
-    sizes: list[tuple[int, int, int]] = BENCH_SIZES,
-    methods: tuple[str, ...] = CONV_METHODS,
-    device: str = "cpu",
-    backward: bool = True,
-    min_run_time: float = 0.05,
-    rounds: int = 5,
-    threads: int | None = None,
-) -> list[dict[str, object]]:
-    """Time :func:`per_sample_depthwise_conv`'s methods side by side with ``torch.utils.benchmark``.
-
-    Each round times every method once (its median over ``min_run_time`` seconds), methods interleaved so that a
-    busy machine slows all of them alike; a method's time is its best round. Returns one row per size ``(B, C, H)``:
-    ``{"size": (B, C, H), "ms": {method: ms}}`` for the forward pass, or forward + backward when ``backward``.
-    Every method is first checked to agree with ``"grouped"``. ``threads``: CPU threads (default: torch's current
-    setting); one thread gives steadier numbers on a busy machine.
-    """
-    cpp_log = logging.getLogger("torch.utils.cpp_extension")  # silence its "no CUDA runtime" notice on import
-    level = cpp_log.level
-    cpp_log.setLevel(logging.ERROR)
-    try:
-        from torch.utils.benchmark import Timer
-    finally:
-        cpp_log.setLevel(level)
-
-    rows = []
-    gen = torch.Generator().manual_seed(0)
-    for B, C, H in sizes:
-        x = torch.randn(B, C, H, H, generator=gen).to(device).requires_grad_(backward)
-        kernels = torch.randn(B, C, 3, 3, generator=gen).to(device).requires_grad_(backward)
-        bias = torch.randn(C, generator=gen).to(device).requires_grad_(backward)
-        reference = per_sample_depthwise_conv(x, kernels, bias, "grouped")
-        timers = {}
-        for method in methods:
-            if not torch.allclose(per_sample_depthwise_conv(x, kernels, bias, method), reference, atol=1e-4, rtol=1e-4):
-                raise AssertionError(f"method {method!r} disagrees with 'grouped' at size {(B, C, H)}")
-            timers[method] = Timer(
-                "f(x, k, b, m).sum().backward()" if backward else "f(x, k, b, m)",
-                globals={"f": per_sample_depthwise_conv, "x": x, "k": kernels, "b": bias, "m": method},
-                num_threads=threads or torch.get_num_threads(),
-            )
-        ms = dict.fromkeys(methods, float("inf"))
-        for _ in range(rounds):
-            for method, timer in timers.items():
-                ms[method] = min(ms[method], timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
-        rows.append({"size": (B, C, H), "ms": ms})
-    return rows
-
-
-def format_benchmark(rows: list[dict[str, object]]) -> str:
-    """A table: the grouped conv's median ms, then every other method's time divided by it."""
-    methods = list(rows[0]["ms"])
-    others = [m for m in methods if m != "grouped"]
-    lines = [f"{'B, C, H=W':<16}{'grouped ms':>11}" + "".join(f"{m + ' ×':>14}" for m in others)]
-    for row in rows:
-        ms = row["ms"]
-        lines.append(
-            f"{', '.join(map(str, row['size'])):<16}{ms['grouped']:>11.2f}"
-            + "".join(f"{ms[m] / ms['grouped']:>14.2f}" for m in others)
-        )
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m wf_lessons.dynamic_dwconv",
-        description="Time the per-image depthwise convolution's formulations side by side.",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--quick", action="store_true", help="two small sizes only (writes no run log)")
-    parser.add_argument("--forward-only", action="store_true", help="time the forward pass only")
-    parser.add_argument("--threads", type=cli_int(1), default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--name", help="run log name under data/runs/ (default: bench-dwconv-<device>)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the run log if it exists")
-    args = parser.parse_args(argv)
-    try:  # every argument is checked before timing anything
-        device = config.device(args.device)
-        name = args.name if args.name is not None else f"bench-dwconv-{device.type}"
-        if not args.quick:
-            config.new_run_log_path(name, args.overwrite)
-    except (ValueError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    threads = args.threads or torch.get_num_threads()
-    sizes = QUICK_BENCH_SIZES if args.quick else BENCH_SIZES
-    log = {"benchmark": "per-image depthwise conv", **runlog.environment(device), "threads": threads}
-    for backward in (False,) if args.forward_only else (False, True):
-        pass_name = "forward + backward" if backward else "forward"
-        print(f"{pass_name} on {device}, torch {torch.__version__}, {threads} threads")
-        rows = benchmark(sizes, device=str(device), backward=backward, threads=threads)
-        print(format_benchmark(rows))
-        log[pass_name] = rows
-    if not args.quick:
-        print(f"run log: {runlog.write(log, name)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,7 +26,8 @@ The predictors form one ladder over the same two-branch generator (chapters/pape
 ``bilateral`` is the reference code; ``gap``, ``linear``, ``nonlinear`` and ``deep`` are the course's reconstruction
 of strategies the paper only names. Widths floor like the reference: C/r means ``in_features // rate``.
 
-Use: ``layer = DynamicLinear(C, D, predictor="bilateral")``; ``layer(x, hw)`` ``(B, N, C) -> (B, N, D)``;
+Use: ``layer = build_dynamic_linear(C, D, predictor="bilateral")`` (or the class directly,
+``BilateralDynLinear(C, D)``); ``layer(x, hw)`` ``(B, N, C) -> (B, N, D)``;
 ``layer.predicted_weight(x, hw)`` gives the per-sample weight ``W0 + Ŵ`` ``(B, C, D)``, ``layer.dynamic_weight``
 the normalised prediction ``Ŵ`` alone (``None`` for ``static``). Predictors that pool need a grid of at least 2×2.
 
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -61,12 +62,23 @@ __all__ = [
     "LinearDynLinear",
     "NonlinearDynLinear",
     "StaticLinear",
+    "build_dynamic_linear",
     "column_norms",
     "grid_size",
     "parameter_count",
 ]
 
 INIT_STD = 0.02  # trunc-normal std of every weight and of the static bias (reference code)
+
+
+def build_dynamic_linear(in_features: int, out_features: int, predictor: str = "bilateral",
+                         rate: int = 4) -> DynamicLinear:
+    """A dynamic linear layer ``(B, N, in_features) -> (B, N, out_features)`` with the predictor named ``predictor``
+    (a key of :data:`LINEAR_PREDICTORS`): ``LINEAR_PREDICTORS[predictor](in_features, out_features, rate=rate)``.
+
+    Raises ``ValueError`` for an unknown name, listing the valid ones (``TypeError`` for a name that is not a str).
+    """
+    return _predictor_class(predictor)(in_features, out_features, rate=rate)
 
 
 def _predictor_class(name: object) -> type[DynamicLinear]:
@@ -116,9 +128,10 @@ def column_norms(weight: Tensor) -> Tensor:
 class DynamicLinear(nn.Module):
     """A linear layer ``in_features -> out_features`` on tokens ``(B, N, C)`` whose weight may depend on the input.
 
-    ``DynamicLinear(C, D, predictor=name, rate=4)`` builds ``LINEAR_PREDICTORS[name]``; every predictor class is a
-    subclass of ``DynamicLinear`` (so ``isinstance(layer, DynamicLinear)`` holds) and can be built directly too,
-    e.g. ``BilateralDynLinear(C, D)``. ``rate`` is the bottleneck reduction r of the generator (widths C//r, D//r).
+    The base class of every predictor: build a layer with its class, e.g. ``BilateralDynLinear(C, D, rate=4)``, or by
+    name with :func:`build_dynamic_linear` (``build_dynamic_linear(C, D, predictor="bilateral")``); every predictor
+    class is a subclass (so ``isinstance(layer, DynamicLinear)`` holds). ``rate`` is the bottleneck reduction r of the
+    generator (widths C//r, D//r).
 
     ``forward(x, hw=None)``: ``x`` ``(B, N, C)`` tokens on an ``H×W`` grid (row-major) -> ``(B, N, D)``. ``hw`` is
     inferred only for a perfect-square N; otherwise pass it. Odd sides work: the 2×2 pooling floors.
@@ -131,18 +144,13 @@ class DynamicLinear(nn.Module):
 
     predictor: ClassVar[str] = ""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> DynamicLinear:
-        if cls is DynamicLinear:  # the factory: pick the class registered for the predictor name
-            name = kwargs.get("predictor", args[2] if len(args) > 2 else "bilateral")
-            cls = _predictor_class(name)
-        return super().__new__(cls)
-
-    def __init__(self, in_features: int, out_features: int, predictor: str | None = None, rate: int = 4) -> None:
+    def __init__(self, in_features: int, out_features: int, rate: int = 4) -> None:
         super().__init__()
-        if predictor is not None:
-            _predictor_class(predictor)  # unknown names fail here with the list of valid ones
-            if predictor != self.predictor:
-                raise ValueError(f"{type(self).__name__} is the {self.predictor!r} predictor, got {predictor!r}")
+        if type(self) is DynamicLinear:
+            raise TypeError("DynamicLinear is the base class of the predictors: build a layer by name with "
+                            "build_dynamic_linear(in_features, out_features, predictor='bilateral'), or with a "
+                            f"predictor's class, e.g. BilateralDynLinear(in_features, out_features); predictors: "
+                            f"{list(LINEAR_PREDICTORS)}")
         for name, value in (("in_features", in_features), ("out_features", out_features), ("rate", rate)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -214,8 +222,8 @@ class StaticLinear(DynamicLinear):
 
     predictor = "static"
 
-    def __init__(self, in_features: int, out_features: int, predictor: str | None = None, rate: int = 4) -> None:
-        super().__init__(in_features, out_features, predictor, rate)
+    def __init__(self, in_features: int, out_features: int, rate: int = 4) -> None:
+        super().__init__(in_features, out_features, rate)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features))
         nn.init.trunc_normal_(self.weight, std=INIT_STD)
@@ -247,8 +255,8 @@ class _TwoBranchDynLinear(DynamicLinear):
     key_act: ClassVar[Callable[[Tensor], Tensor]] = staticmethod(F.silu)
     value_act: ClassVar[Callable[[Tensor], Tensor]] = staticmethod(F.silu)
 
-    def __init__(self, in_features: int, out_features: int, predictor: str | None = None, rate: int = 4) -> None:
-        super().__init__(in_features, out_features, predictor, rate)
+    def __init__(self, in_features: int, out_features: int, rate: int = 4) -> None:
+        super().__init__(in_features, out_features, rate)
         c, d = in_features // rate, out_features // rate
         self.scale = in_features**-0.5
         self.w = nn.Parameter(torch.empty(in_features, out_features))  # W0, (C, D): used as x @ w
@@ -357,8 +365,8 @@ class DeepDynLinear(_TwoBranchDynLinear):
 
     predictor = "deep"
 
-    def __init__(self, in_features: int, out_features: int, predictor: str | None = None, rate: int = 4) -> None:
-        super().__init__(in_features, out_features, predictor, rate)
+    def __init__(self, in_features: int, out_features: int, rate: int = 4) -> None:
+        super().__init__(in_features, out_features, rate)
         c, d = self.w1.shape[0], self.w2.shape[0]
         self.hidden1 = nn.Linear(c, c)
         self.hidden2 = nn.Linear(d, d)
@@ -381,7 +389,7 @@ LINEAR_PREDICTORS: dict[str, type[DynamicLinear]] = {
 
 
 def parameter_count(predictor: str, in_features: int, out_features: int, rate: int = 4) -> int:
-    """Parameters of ``DynamicLinear(in_features, out_features, predictor, rate)``, from the formula.
+    """Parameters of ``build_dynamic_linear(in_features, out_features, predictor, rate)``, from the formula.
 
     static: C·D + D. gap, linear, nonlinear, bilateral: C·D + D + (C + 1)(c + d) + c·C + d·D with c = C//r,
     d = D//r. deep: that plus c² + c + d² + d. (At D = 4C, r = 4, bilateral has 9.5·C² + 5.25·C.)

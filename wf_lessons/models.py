@@ -29,8 +29,8 @@ from torchvision.ops import StochasticDepth
 
 from wf_lessons.attention import softmax_attention
 from wf_lessons.checks import check_fraction, check_int, check_positive
-from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
-from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, DynamicLinear
+from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv, build_dynamic_dwconv
+from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, DynamicLinear, build_dynamic_linear
 
 LN_EPS = 1e-6
 
@@ -140,8 +140,8 @@ class WeightFormerBlock(nn.Module):
         self.dynamic = dynamic
         if dynamic:
             self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
-            self.dwc = DynamicDWConv(dim, kernel_size=3, predictor=dwc_predictor)
-            self.linear1 = DynamicLinear(dim, hidden, predictor=linear_predictor, rate=rate)
+            self.dwc = build_dynamic_dwconv(dim, kernel_size=3, predictor=dwc_predictor)
+            self.linear1 = build_dynamic_linear(dim, hidden, predictor=linear_predictor, rate=rate)
         else:
             self.dwc = nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=dim)
             self.linear1 = nn.Linear(dim, hidden)

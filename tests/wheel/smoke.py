@@ -71,18 +71,18 @@ def main() -> None:
     ok(f"locations: data {data_home}, run logs ./wf-runs, checkpoints ./wf-runs/checkpoints")
 
     # ------------------------------------------------------------------ every predictor and model, by name
-    from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
-    from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, DynamicLinear
+    from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, build_dynamic_dwconv
+    from wf_lessons.dynamic_linear import LINEAR_PREDICTORS, build_dynamic_linear
     from wf_lessons.models import CONFIGS, MODEL_NAMES, build_model, count_parameters
 
     torch.manual_seed(0)
     tokens, grid = torch.randn(2, 16, 32), (4, 4)
     for name in LINEAR_PREDICTORS:
-        out = DynamicLinear(32, 64, predictor=name)(tokens, grid)
+        out = build_dynamic_linear(32, 64, predictor=name)(tokens, grid)
         expect(out.shape == (2, 16, 64) and torch.isfinite(out).all(), f"linear predictor {name}: {out.shape}")
     maps = torch.randn(2, 32, 8, 8)
     for name in DWC_PREDICTORS:
-        out = DynamicDWConv(32, predictor=name)(maps)
+        out = build_dynamic_dwconv(32, predictor=name)(maps)
         expect(out.shape == maps.shape and torch.isfinite(out).all(), f"dwc predictor {name}: {out.shape}")
     ok(f"predictors by name: linear {', '.join(LINEAR_PREDICTORS)}; dwc {', '.join(DWC_PREDICTORS)}")
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from wf_lessons.dynamic_linear import DeepDynLinear, DynamicLinear, parameter_count
+from wf_lessons.dynamic_linear import DeepDynLinear, build_dynamic_linear, parameter_count
 from wf_lessons.exercises import check_callable, check_number, judge_prediction, report
 
 __all__ = ["check_exercise", "check_prediction"]
@@ -39,7 +39,7 @@ def _flop_growth() -> float:
     from wf_lessons import complexity
 
     torch.manual_seed(0)
-    layer = DynamicLinear(192, 768, predictor="bilateral")
+    layer = build_dynamic_linear(192, 768, predictor="bilateral")
     counts = [complexity.count_flops(layer, torch.zeros(1, side * side, 192), (side, side)) for side in (14, 28)]
     return counts[1] / counts[0]
 
