@@ -6,6 +6,7 @@
 #   make student    write chapters/student/NN_slug.ipynb: the chapters with exercise solutions replaced by stubs
 #   make data       get CIFAR-10 (download, or CIFAR10_ARCHIVE=path/to/cifar10-jpg.tar.gz to extract one)
 #   make wheel-test build the wheel, install it into a fresh environment, run the coursework smoke test (after data)
+#   make book       the course as a website in _build/book/ (stored outputs; EXECUTE=1 runs the chapters first)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -16,11 +17,14 @@ CHAPTERS ?=
 # JupyterLab refuses to run as root (containers) unless told to
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test lint chapters student data browser-test wheel-test
+.PHONY: setup lab test lint chapters student data browser-test wheel-test book
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+BOOK_STAMP := $(VENV)/.wf-lessons-book-installed
+EXECUTE ?=
 
 # The kernel is this environment's own python3 (the name the chapters' notebooks use), registered inside .venv, never
 # user-wide: a notebook opened from this checkout runs on this checkout's package and data.
@@ -30,6 +34,10 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $@
 
 setup: $(STAMP)
+
+$(BOOK_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,book]'
+	touch $@
 
 # Served from the repository root, so that jupytext finds [tool.jupytext] in pyproject.toml (it looks no higher than
 # the server's root) and pairs each chapter's .py with its .ipynb; the file browser opens on chapters/.
@@ -53,9 +61,15 @@ student: setup
 data: setup
 	$(PY) -m wf_lessons.data prepare $(if $(CIFAR10_ARCHIVE),--archive "$(CIFAR10_ARCHIVE)")
 
+# The website edition: README as landing page, every chapter with its stored outputs (EXECUTE=1: run first, in quick
+# mode unless WF_QUICK=0; chapters/ is not changed), the paper notes, the API reference. Built offline (book/).
+book: $(BOOK_STAMP)
+	$(PY) book/make_book.py $(if $(filter 1,$(EXECUTE)),--execute)
+
 # JupyterLab in headless Chromium (Debian's `chromium` package, driven by Playwright for Python): every chapter run,
-# every widget moved, screenshots in .browser-test/. Skipped with a hint when Chromium or Playwright is missing.
-browser-test: setup
+# every widget moved; then the website edition built, served on 127.0.0.1 and crawled (tests/browser/test_book.py);
+# screenshots in .browser-test/. Skipped with a hint when Chromium or Playwright is missing.
+browser-test: $(BOOK_STAMP)
 	$(PY) -m pytest tests/browser -m browser $(PYTEST_ARGS)
 
 # The install path a student takes: the wheel built from a copy of the checkout, installed into a fresh virtual

@@ -1,4 +1,5 @@
-"""environment.yml and pyproject.toml must list the same packages with the same version ranges."""
+"""environment.yml and pyproject.toml must list the same packages with the same version ranges (the package's
+dependencies and its `dev` and `book` extras)."""
 
 import re
 
@@ -12,7 +13,8 @@ from wf_lessons.config import REPO_ROOT
 
 def _pyproject_requirements() -> set[str]:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    return set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    return set(project["dependencies"]) | set(extras["dev"]) | set(extras["book"])
 
 
 def _conda_pip_requirements() -> set[str]:
@@ -28,4 +30,4 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_environment_installs_the_package_itself():
-    assert "      - -e .[dev]" in (REPO_ROOT / "environment.yml").read_text().splitlines()
+    assert "      - -e .[dev,book]" in (REPO_ROOT / "environment.yml").read_text().splitlines()

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import torch
 
+__all__ = ["atomic_path", "torch_save", "writable_folder", "ClaimedError", "CLAIM_SUFFIX", "CLAIM_MAGIC",
+    "claim_path", "claim"]
+
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:

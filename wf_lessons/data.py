@@ -40,6 +40,11 @@ import torch.nn.functional as F
 from wf_lessons import atomic, config, runlog
 from wf_lessons.checks import check_int
 
+__all__ = ["CLASSES", "SPLITS", "SPLIT_SIZES", "MEAN", "STD", "TORCHVISION_FOLDER", "IMAGE_FOLDER", "IMAGE_SUFFIXES",
+    "DOWNLOAD_TIMEOUT_S", "VALIDATION_SEED", "DataNotFoundError", "DataLayoutError", "cifar10", "DeviceLoader",
+    "normalize", "random_crop", "random_flip", "validation_split", "check_labels", "find_source", "describe_source",
+    "download", "extract_archive", "prepare", "check", "main"]
+
 #: CIFAR-10's classes in its own label order (also the alphabetical order of the image-folder names).
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLITS = ("train", "test")
@@ -577,6 +582,7 @@ def check(root: Path | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line, ``python -m wf_lessons.data prepare|check|info [--root DIR]``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.data", description="Prepare or inspect CIFAR-10.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="download (or extract --archive) and cache CIFAR-10")

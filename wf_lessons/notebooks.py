@@ -36,6 +36,10 @@ import nbformat
 
 from wf_lessons import atomic, config, runlog
 
+__all__ = ["CHAPTERS_DIR", "STUDENT_DIR", "METADATA_KEY", "SOLUTION_TAG", "HINT_LINE", "chapter_sources",
+    "source_hash", "cell_signature", "pair_problems", "is_chapter", "render", "execute", "solution_hint",
+    "solution_stub", "student_notebook", "student_path", "write_student", "student_problems", "main"]
+
 CHAPTERS_DIR = config.REPO_ROOT / "chapters"
 STUDENT_DIR = CHAPTERS_DIR / "student"
 METADATA_KEY = "wf_lessons"
@@ -129,6 +133,19 @@ def render(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> P
     if not is_chapter(py_path):
         raise ValueError(f"{py_path} is not one of the course's chapters ({CHAPTERS_DIR}/NN_slug.py): render runs "
                          "a chapter and replaces its notebook, and does nothing else")
+    start = time.perf_counter()
+    notebook = execute(py_path, timeout=timeout, kernel_name=kernel_name)
+    nb_path = Path(py_path).resolve().with_suffix(".ipynb")
+    with atomic.atomic_path(nb_path) as tmp:
+        nbformat.write(notebook, str(tmp))
+    print(f"rendered {nb_path.name} in {time.perf_counter() - start:.1f} s (quick={config.quick()})")
+    return nb_path
+
+
+def execute(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> nbformat.NotebookNode:
+    """A chapter source executed in a fresh kernel (working directory: its folder), as :func:`render` stores it:
+    outputs, and the source's SHA-256, quick mode, seconds taken and device in the ``wf_lessons`` metadata.
+    Nothing is written (the website edition, ``make book EXECUTE=1``, runs the chapters this way)."""
     NotebookClient = _client_class()
 
     py_path = Path(py_path).resolve()
@@ -148,11 +165,7 @@ def render(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> P
         "render_seconds": round(time.perf_counter() - start, 1),  # the README's runtime column
         "rendered_on": runlog.device_name(config.device()),
     }
-    nb_path = py_path.with_suffix(".ipynb")
-    with atomic.atomic_path(nb_path) as tmp:
-        nbformat.write(notebook, str(tmp))
-    print(f"rendered {nb_path.name} in {time.perf_counter() - start:.1f} s (quick={config.quick()})")
-    return nb_path
+    return notebook
 
 
 def _is_solution(cell: nbformat.NotebookNode) -> bool:
@@ -277,6 +290,7 @@ def _chapter_paths(parser: argparse.ArgumentParser, paths: list[Path], course_on
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line, ``python -m wf_lessons.notebooks render|student|check [paths]``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.notebooks", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="execute chapters and store their outputs")

@@ -19,6 +19,8 @@ import torch
 
 from wf_lessons import __version__, atomic, config
 
+__all__ = ["git_commit", "git_dirty", "portable", "resolve", "device_name", "environment", "write", "read"]
+
 
 def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=config.REPO_ROOT, capture_output=True, text=True, check=True).stdout

@@ -6,6 +6,8 @@ The tests here are marked `browser` and run only when asked for (`make browser-t
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import re
@@ -16,11 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -290,3 +293,63 @@ def browser(chromium):
             chrome.close()
     finally:
         playwright.stop()
+
+
+# --- the website edition (make book) -----------------------------------------------------------------------------
+
+BOOK_BUILD = REPO_ROOT / "book" / "make_book.py"
+BOOK_OUT = REPO_ROOT / "_build" / "book"
+BOOK_TIMEOUT = 900  # seconds for book/make_book.py (under a minute on 2 idle cores)
+
+
+@dataclass
+class Site:
+    """The built book served on 127.0.0.1: its base URL, and every request the server answered (path, status)."""
+
+    url: str
+    root: Path
+    build_seconds: float
+    built_without_network: bool
+    requests: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _no_network_prefix() -> list[str]:
+    """``unshare -rn`` (a network namespace with no interface but loopback) where this machine allows one."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True)
+    return [unshare, "-rn"] if probe.returncode == 0 else []
+
+
+@pytest.fixture(scope="session")
+def site(chromium, artifacts) -> Site:
+    """``make book``'s build (``book/make_book.py``), run without a network where the machine allows it (then a fetch
+    at build time fails the build), served from ``_build/book/`` on 127.0.0.1 by a server that records every
+    request and its status."""
+    prefix = _no_network_prefix()
+    start = time.monotonic()
+    build = subprocess.run(prefix + [sys.executable, str(BOOK_BUILD)], cwd=REPO_ROOT, capture_output=True, text=True,
+                           timeout=BOOK_TIMEOUT)
+    seconds = time.monotonic() - start
+    (artifacts / "book-build.log").write_text(build.stdout + build.stderr)
+    if build.returncode:
+        output = (build.stdout + build.stderr)[-4000:]
+        pytest.fail(f"book/make_book.py failed (exit status {build.returncode}):\n{output}")
+    answered: list[tuple[str, int]] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_request(self, code="-", size="-"):
+            answered.append((self.path, int(getattr(code, "value", code))))
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(BOOK_OUT)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_address[1]}", BOOK_OUT, seconds, bool(prefix), answered)
+    finally:
+        server.shutdown()
+        server.server_close()
