@@ -45,7 +45,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/chapters $(LAB_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check wf_lessons tests
+	$(VENV)/bin/ruff check wf_lessons tests book
 
 test: lint
 	$(PY) -m wf_lessons.data check

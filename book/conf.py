@@ -30,6 +30,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx_copybutton",
+    "sphinx.ext.githubpages",  # writes .nojekyll, so that a GitHub Pages site keeps the _static/ folders
 ]
 
 # --- pages -----------------------------------------------------------------------------------------------------
