@@ -39,7 +39,7 @@ from torch import nn
 
 from wf_lessons import complexity, config
 from wf_lessons import dynamic_linear as dl
-from wf_lessons.dynamic_linear import DynamicLinear
+from wf_lessons.dynamic_linear import build_dynamic_linear
 
 QUICK = config.quick()
 print("quick mode:", QUICK)
@@ -83,7 +83,7 @@ plt.show()
 # %% [markdown]
 # ## 2. Rung 0 — `static`: the weight every image shares
 #
-# The baseline is no prediction at all: `W = W0`. `DynamicLinear(C, D, predictor="static")` is exactly an
+# The baseline is no prediction at all: `W = W0`. `build_dynamic_linear(C, D, predictor="static")` is exactly an
 # `nn.Linear`; it even has the same state-dict keys (`weight` of shape D×C, `bias`), so the weights of an
 # `nn.Linear` load into it. We work with small toy sizes first: C = 16 channels, D = 64 outputs, tokens on a
 # 6×6 grid, two images.
@@ -99,7 +99,7 @@ def toy_tokens(seed, batch=2):
 
 
 x = toy_tokens(1)
-static = DynamicLinear(C, D, predictor="static")
+static = build_dynamic_linear(C, D, predictor="static")
 reference = nn.Linear(C, D)
 static.load_state_dict(reference.state_dict())
 print(static)
@@ -139,7 +139,7 @@ print("per-image weights", tuple(weights.shape), "- the same for both images:", 
 def toy_layer(predictor):
     """A toy layer C -> D whose generator parameters are drawn N(0, 1) (same seed for every predictor)."""
     torch.manual_seed(0)
-    layer = DynamicLinear(C, D, predictor=predictor)
+    layer = build_dynamic_linear(C, D, predictor=predictor)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for name, p in layer.named_parameters():
@@ -362,7 +362,7 @@ def flops(layer, hw):
 rows = []
 for name in dl.LINEAR_PREDICTORS:
     torch.manual_seed(0)
-    layer = DynamicLinear(C_T, D_T, predictor=name)
+    layer = build_dynamic_linear(C_T, D_T, predictor=name)
     n_params = sum(p.numel() for p in layer.parameters())
     assert n_params == dl.parameter_count(name, C_T, D_T)
     rows.append((name, n_params, flops(layer, HW_T), flops(layer, HW_2)))
@@ -375,7 +375,7 @@ for name, n_params, f_small, f_large in rows:
           f"{f_small / static_flops:>8.3f} | {f_large / f_small:>13.3f}")
 
 torch.manual_seed(0)
-bilateral_t = DynamicLinear(C_T, D_T, predictor="bilateral")
+bilateral_t = build_dynamic_linear(C_T, D_T, predictor="bilateral")
 extra = dl.parameter_count("bilateral", C_T, D_T) - static_params
 print(f"\nbilateral's {extra:,} extra parameters over nn.Linear:")
 for name, p in bilateral_t.named_parameters():
@@ -421,7 +421,7 @@ def image_tokens(index):
 layers = {}
 for name in dl.LINEAR_PREDICTORS:  # the same seed: the shared parameters are identical across predictors
     torch.manual_seed(0)
-    layers[name] = DynamicLinear(C_T, D_T, predictor=name).eval()
+    layers[name] = build_dynamic_linear(C_T, D_T, predictor=name).eval()
 
 pair = (CLASSES.index("cat"), CLASSES.index("ship"))
 print("images:", [CLASSES[int(labels[i])] for i in pair], " tokens:", tuple(image_tokens(pair[0]).shape))
@@ -570,7 +570,7 @@ figure_controls(lambda second, block: show_predictions(pair[0], second, block), 
 # 5. **Change a hyper-parameter, predict, measure.** Halve the bottleneck: `rate=2` instead of 4, same grid and
 #    widths as exercise 3. First write down, in words, what you expect for (a) the parameter count and (b) the
 #    largest rank of Ŵ: which of the three limits of exercise 3 binds now? Then build
-#    `DynamicLinear(192, 768, predictor="bilateral", rate=2)`, give its generator weights of order 1 (as the toy
+#    `build_dynamic_linear(192, 768, predictor="bilateral", rate=2)`, give its generator weights of order 1 (as the toy
 #    layers of section 2) and measure the rank of Ŵ on a random input, in float64. The answer is the measured rank.
 # 6. **Predicted before section 8, now measured.** You wrote your guess in `prediction_6` before section 8. Measure
 #    the factor: the counted FLOPs of the `bilateral` layer at C = 192, D = 768 on a 28×28 grid divided by those on
@@ -580,8 +580,8 @@ figure_controls(lambda second, block: show_predictions(pair[0], second, block), 
 from wf_lessons.exercises import ch02
 
 # %% tags=["solution"]
-# hint: count the parameters of DynamicLinear(384, 1536, predictor="bilateral"), or use dl.parameter_count
-answer_1 = sum(p.numel() for p in DynamicLinear(384, 1536, predictor="bilateral").parameters())  # 9.5C² + 5.25C
+# hint: count the parameters of build_dynamic_linear(384, 1536, predictor="bilateral"), or use dl.parameter_count
+answer_1 = sum(p.numel() for p in build_dynamic_linear(384, 1536, predictor="bilateral").parameters())  # 9.5C² + 5.25C
 
 # %% tags=["nbval-check-output"]
 ch02.check_exercise(1, answer_1)
@@ -631,7 +631,7 @@ ch02.check_exercise(4, answer_4)
 # Prediction: the generator's widths double (C/2 = 96, D/2 = 384), so the parameters grow (w1, w2 and the fused
 # Linear double); the rank limits become min(N' = 49, 96, 384) = 49: the number of pooled regions binds now.
 torch.manual_seed(0)
-layer_r2 = DynamicLinear(C_T, D_T, predictor="bilateral", rate=2).double()
+layer_r2 = build_dynamic_linear(C_T, D_T, predictor="bilateral", rate=2).double()
 g = torch.Generator().manual_seed(1)
 with torch.no_grad():
     for name, p in layer_r2.named_parameters():

@@ -41,7 +41,7 @@ from torch import nn
 
 from wf_lessons import config
 from wf_lessons import dynamic_dwconv as dd
-from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv
+from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv, build_dynamic_dwconv
 
 QUICK = config.quick()
 print("quick mode:", QUICK)
@@ -151,13 +151,13 @@ def adaptive_inline(x, w, b, wfm):
 
 
 # %% [markdown]
-# The package's `DynamicDWConv(dim, kernel_size=3, predictor="adaptive")` holds exactly the reference's parameters
+# The package's `build_dynamic_dwconv(dim, kernel_size=3, predictor="adaptive")` holds exactly the reference's parameters
 # under the reference's names (`w` = K0, `b`, and `wfm`, the predictor), so an official checkpoint's `dwc.*`
 # entries load into it unchanged. Same numbers in, same numbers out:
 
 # %% tags=["nbval-check-output"]
 torch.manual_seed(0)
-layer = DynamicDWConv(C, predictor="adaptive")
+layer = build_dynamic_dwconv(C, predictor="adaptive")
 for name, tensor in layer.state_dict().items():
     print(f"{name:<13} {tuple(tensor.shape)}")
 
@@ -196,16 +196,18 @@ print("each image's output depends on that image only:",
 
 # %% [markdown]
 # Is one big grouped convolution fast? `dd.per_sample_depthwise_conv` implements it and three alternatives (a loop
-# over the images, nine shifted multiply-adds, unfold + einsum); `python -m wf_lessons.dynamic_dwconv` times them
+# over the images, nine shifted multiply-adds, unfold + einsum); `python -m wf_lessons.bench dwconv` times them
 # side by side and writes its results to `data/runs/bench-dwconv-cpu.json`. The cell below runs a small
 # version here, on one CPU thread (steadier on a busy machine); times vary from run to run and machine to machine,
 # so read the ratios, not the digits. A ratio above 1 means slower than the grouped conv, which the layer keeps
 # (it is also the reference's formulation).
 
 # %%
-print("forward + backward, 1 thread")  # the full set: python -m wf_lessons.dynamic_dwconv --threads 1
-print(dd.format_benchmark(dd.benchmark([(8, 64, 16), (32, 192, 14)], backward=True, min_run_time=0.02, rounds=3,
-                                       threads=1)))
+from wf_lessons import bench
+
+print("forward + backward, 1 thread")  # the full set: python -m wf_lessons.bench dwconv --threads 1
+print(bench.format_dwconv_benchmark(bench.dwconv_benchmark([(8, 64, 16), (32, 192, 14)], backward=True,
+                                                           min_run_time=0.02, rounds=3, threads=1)))
 
 # %% [markdown]
 # ## 4. The 3×3 pooling bins overlap
@@ -317,7 +319,7 @@ for cls in (dd.GapDWConv, dd.AmpDirDWConv, dd.ConvDWConv):
 
 # %% tags=["nbval-check-output"]
 torch.manual_seed(0)
-toy = {name: DynamicDWConv(8, predictor=name) for name in DWC_PREDICTORS}
+toy = {name: build_dynamic_dwconv(8, predictor=name) for name in DWC_PREDICTORS}
 sources = {(name, tap): dd.tap_sources(toy[name], (32, 32), tap) for name in toy for tap in [(0, 0), (1, 1)]}
 for (name, tap), grad in sources.items():
     if (grad > 0).any():
@@ -372,7 +374,7 @@ images, labels = cifar10("test", per_class=1)  # (10, 3, 32, 32) uint8, one per 
 C_IMG = 16
 torch.manual_seed(0)
 stem = nn.Conv2d(3, C_IMG, 2, stride=2)  # seeded and random: a stand-in for a trained patch embedding
-layers = {name: DynamicDWConv(C_IMG, predictor=name) for name in DWC_PREDICTORS}
+layers = {name: build_dynamic_dwconv(C_IMG, predictor=name) for name in DWC_PREDICTORS}
 with torch.no_grad():
     feats = stem(normalize(images))  # (10, C, 16, 16)
     feats = F.layer_norm(feats.permute(0, 2, 3, 1), (C_IMG,)).permute(0, 3, 1, 2)  # LayerNorm over channels
@@ -482,7 +484,7 @@ x_t = torch.zeros(1, C_T, *HW_T)
 print(f"{'predictor':<10}{'parameters':>11}  {'formula':<16}{'prediction FLOPs':>17}{'conv FLOPs':>12}{'total':>11}")
 for name in DWC_PREDICTORS:
     torch.manual_seed(0)
-    layer_t = DynamicDWConv(C_T, predictor=name)
+    layer_t = build_dynamic_dwconv(C_T, predictor=name)
     n = sum(p.numel() for p in layer_t.parameters())
     assert n == dd.parameter_count(name, C_T)
     f = dd.flop_counts(layer_t, x_t)
@@ -496,7 +498,7 @@ for name in DWC_PREDICTORS:
 
 # %% tags=["nbval-check-output"]
 torch.manual_seed(0)
-adaptive_t = DynamicDWConv(C_T, predictor="adaptive")
+adaptive_t = build_dynamic_dwconv(C_T, predictor="adaptive")
 print(f"{'H = W':>6}{'prediction FLOPs':>18}{'conv FLOPs':>14}{'total':>14}")
 for side in (7, 14, 28, 56, 112):
     f = dd.flop_counts(adaptive_t, torch.zeros(1, C_T, side, side))

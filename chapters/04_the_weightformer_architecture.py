@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from matplotlib.ticker import NullLocator
 
 from wf_lessons import bench, complexity, config, models, runlog
-from wf_lessons.dynamic_dwconv import DynamicDWConv
-from wf_lessons.dynamic_linear import DynamicLinear
+from wf_lessons.dynamic_dwconv import build_dynamic_dwconv
+from wf_lessons.dynamic_linear import build_dynamic_linear
 from wf_lessons.models import (
     ViT,
     WeightFormer,
@@ -62,9 +62,9 @@ print("named models:", ", ".join(models.MODEL_NAMES))
 # A WeightFormer network works on tokens `(B, N, C)` laid out on an H×W grid (N = H·W). Its two dynamic layers,
 # with the predictors the paper released:
 #
-# - `DynamicLinear(C, 4C, predictor="bilateral")` (chapter 02): tokens `(B, N, C)` → `(B, N, 4C)`, one C×4C
+# - `build_dynamic_linear(C, 4C, predictor="bilateral")` (chapter 02): tokens `(B, N, C)` → `(B, N, 4C)`, one C×4C
 #   weight per image, `W0 + Ŵ(X)`;
-# - `DynamicDWConv(C, 3, predictor="adaptive")` (chapter 03): a feature map `(B, C, H, W)` → same shape, one 3×3
+# - `build_dynamic_dwconv(C, 3, predictor="adaptive")` (chapter 03): a feature map `(B, C, H, W)` → same shape, one 3×3
 #   kernel per image and channel, `K0 + K̂(X)`.
 #
 # Each needs the grid: the linear layer pools 2×2 neighbourhoods of tokens, the convolution works on the map.
@@ -73,7 +73,7 @@ print("named models:", ", ".join(models.MODEL_NAMES))
 C, HW = 32, (6, 8)  # a toy width and a non-square grid
 N = HW[0] * HW[1]
 torch.manual_seed(0)
-dyn_linear, dyn_conv = DynamicLinear(C, 4 * C), DynamicDWConv(C, 3)
+dyn_linear, dyn_conv = build_dynamic_linear(C, 4 * C), build_dynamic_dwconv(C, 3)
 tokens = torch.randn(2, N, C, generator=torch.Generator().manual_seed(1))  # (B, N, C)
 feature_map = tokens.transpose(1, 2).reshape(2, C, *HW)  # (B, N, C) -> (B, C, H, W), tokens row-major
 print("DynamicLinear:", tuple(tokens.shape), "->", tuple(dyn_linear(tokens, HW).shape))

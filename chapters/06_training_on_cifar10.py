@@ -257,8 +257,10 @@ plt.show()
 # %% [markdown]
 # ### 2.6 The rest of one step
 #
-# One training step (`train.train_step`) runs the model under **bf16 autocast** on a GPU (half the memory traffic,
-# tensor cores; bfloat16 keeps float32's range, so no loss scaling is needed), computes the smoothed
+# One training step (`train.train_step`) runs the model under **bf16 autocast** on a GPU with bfloat16 tensor cores
+# (Ampere and newer: half the memory traffic, tensor cores; bfloat16 keeps float32's range, so no loss scaling is
+# needed; on older GPUs such as the T4 and V100 the run takes float16 with a gradient scaler instead,
+# `train.choose_precision`, and the run log says which and why), computes the smoothed
 # cross-entropy in float32, and **clips the gradient norm** (5.0, as the reference code), which tames the rare
 # spike that would otherwise throw a small transformer off course:
 
@@ -322,7 +324,11 @@ for key in keys:
 # %% [markdown]
 # The `gpu` preset was designed from throughput estimates, without a GPU to measure on; the reasoning is stored
 # with it, and `train.gpu_preset_estimate` recomputes the estimate from counted FLOPs and the assumed rates. These
-# are estimates, not measurements: the GPU run logs will say how far off they are.
+# are estimates, not measurements: the GPU run logs will say how far off they are. The estimate assumes one GPU
+# of the Hopper class (an H100, bf16 autocast, at the sustained rates printed below); an Ampere GPU (A100) also
+# trains in bf16 but at lower rates, and a GPU from before Ampere (T4, V100) trains in float16 with a gradient
+# scaler at far lower ones, so on those the estimate does not apply: `python -m wf_lessons.headline` measures the
+# GPU it runs on and fits the epochs to it.
 
 # %%
 print(train.GPU_PRESET_REASONING)
