@@ -98,7 +98,7 @@ def _escape_absolute_values(app, what, name, obj, options, lines: list[str]) -> 
 def _drop_type_docstrings(app, what, name, obj, options, lines: list[str]) -> None:
     """A constant without a ``#:`` comment would show its type's docstring (``str(object='') -> str ...``)."""
     own = type(obj).__doc__
-    if what in ("data", "attribute") and isinstance(own, str) and " ".join(" ".join(lines).split()) == " ".join(own.split()):
+    if what in ("data", "attribute") and isinstance(own, str) and " ".join(lines).split() == own.split():
         lines.clear()
 
 

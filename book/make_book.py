@@ -41,9 +41,9 @@ BRANCH = "main"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = (
     '<p class="wf-widget-note"><strong>Interactive controls</strong> (ipywidgets) stand here when the chapter runs: '
-    "a static page cannot run them. The figure above is their first state; open the chapter in JupyterLab or "
-    "Colab to move them.</p>"
+    "a static page cannot run them.{figure} Open the chapter in JupyterLab or Colab to move them.</p>"
 )
+FIGURE_ABOVE = " The figure above is their first state."
 README_SCREENSHOT = "book/landing.png"  # the README shows the landing page; the landing page does not show itself
 LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
 
@@ -132,9 +132,11 @@ def stage_notebook(notebook_path: Path, execute: bool, hardware: dict[str, str])
         notebook = nbformat.read(notebook_path, as_version=4)
     notebook.metadata.pop("widgets", None)  # the widget state: nothing on a static page reads it
     for cell in notebook.cells:
-        for output in cell.get("outputs", []):
+        outputs = cell.get("outputs", [])
+        for i, output in enumerate(outputs):
             if WIDGET_VIEW in output.get("data", {}):
-                output["data"] = {"text/html": WIDGET_NOTE}
+                figure = any("image/png" in before.get("data", {}) for before in outputs[:i])
+                output["data"] = {"text/html": WIDGET_NOTE.format(figure=FIGURE_ABOVE if figure else "")}
     title = notebook.cells[0]
     if title.cell_type != "markdown" or not title.source.startswith("# "):
         raise SystemExit(f"{notebook_path.name}: the first cell must be Markdown starting with the '# ' title")
