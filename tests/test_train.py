@@ -69,7 +69,7 @@ def test_presets_resolve_and_explicit_values_win():
         ({"model": "wf-cifar-huge"}, ValueError, "unknown model 'wf-cifar-huge'; valid models: wfm-t"),
         ({"preset": "tpu"}, ValueError,
          "unknown preset 'tpu'; valid presets: quick-cpu, cpu, study-cpu, controls-cpu, controls-short-cpu, "
-         "controls-long-cpu, controls-grid16-cpu, gpu"),
+         "controls-long-cpu, controls-grid16-cpu, study-gpu, gpu"),
         ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1"),
         ({"lr": -1.0}, ValueError, r"lr must be a number in \(0, 1e6\]"),
         ({"lr": math.inf}, ValueError, r"lr must be a number in \(0, 1e6\], got inf"),
