@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from wf_lessons import ablate, config, runlog, train
+from wf_lessons import ablate, config, gpu_study, runlog, train
 from wf_lessons.models import build_model, count_parameters, prediction_norm_ratios
 
 QUICK = config.quick()
@@ -492,10 +492,12 @@ else:
 
 # %%
 def minutes_per_run(variant: str) -> list[float]:
-    """End-to-end minutes of every finished 15-epoch run of ``variant`` committed so far (sweep and study)."""
+    """Minutes of every finished 15-epoch run of ``variant`` committed so far (sweep and study): training and every
+    evaluation, summed over the run's segments (a resumed run's ``wall_s`` counts its last segment only)."""
     names = [ablate.run_name(PRESET, variant, 0, float(lr)) for lr in summary["lr_sweep"].get(variant, {})]
     names += table.get(variant, {}).get("runs", [])
-    return [runlog.read(n)["wall_s"] / 60 for n in dict.fromkeys(names)]
+    logs = [runlog.read(n) for n in dict.fromkeys(names)]
+    return [(g["train_s"] + sum(e["eval_s"] for e in g["epochs"]) + g["eval_s"]) / 60 for g in logs]
 
 
 cost = {v: minutes_per_run(v) for v in ("released", "all-static")}
@@ -506,6 +508,21 @@ mean = {v: sum(m) / len(m) for v, m in cost.items()}
 hours = 3 * 2 * (2 * mean["released"] + mean["all-static"]) / 60  # 3 seeds x twice the schedule x three networks
 print(f"the 30-epoch regime, 3 seeds of released, zero-init and the all-static network: about {hours:.0f} hours of "
       "one thread; the 16×16 grid has four times the tokens per image, so several times that")
+
+# %% [markdown]
+# On one GPU the schedule twice as long is one command: `python -m wf_lessons.ablate --preset study-gpu` trains the
+# decomposition's four networks and `zero-init`, three seeds each, for 30 epochs at the rates the sweep above chose
+# (it measures a few steps first and says how long the runs will take). Its summary, when it has been run:
+
+# %%
+gpu_summary = gpu_study.summary()
+if gpu_summary is None:
+    print(f"GPU study: pending (no GPU has run it yet); to run it: {gpu_study.COMMAND}")
+else:
+    print(f"GPU study ({gpu_summary['preset']}): {len(gpu_summary['variants'])} variants")
+    for c in gpu_summary["comparisons"]:
+        print(verdict(c))
+
 # %% [markdown]
 # ## Summary
 #
