@@ -60,6 +60,29 @@ def test_scaling_times_in_interleaved_rounds_and_keeps_each_best(monkeypatch):
     assert measured["repeats"] == 3 and measured["results"]["deit"][0]["flops"] > 0
 
 
+def test_a_size_out_of_memory_is_recorded_and_the_sweep_goes_on(monkeypatch, capsys):
+    variants = {"wf": ("wf-cifar-quick", None), "deit": ("deit-cifar-quick", "math")}
+
+    def fake_time_once(model, images):  # attention's N×N scores do not fit at the largest size
+        if isinstance(model, ViT) and images.shape[-1] == 64:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return {"forward_s": float(images.shape[-1]), "forward_backward_s": 2.0 * images.shape[-1] ** 2}
+
+    monkeypatch.setattr(bench, "time_once", fake_time_once)
+    measured = bench.scaling([16, 32, 64], repeats=2, device=torch.device("cpu"), variants=variants, progress=False)
+    wf, deit = measured["results"]["wf"], measured["results"]["deit"]
+    assert not any(r.get("out_of_memory") for r in wf) and [r["forward_s"] for r in wf] == [16.0, 32.0, 64.0]
+    assert deit[2] == {"side": 64, "tokens": 256, "out_of_memory": True} and "forward_s" in deit[1]
+    summary = bench.summarize(measured)
+    assert summary["time_ratio_wf_over"]["deit"][2] is None
+    assert summary["time_ratio_wf_over"]["deit"][0] == pytest.approx(2 * 16**2 / (2 * 16**2))
+    assert summary["slopes_last3"]["deit"]["forward_s"] == pytest.approx(1.0 / 2)  # over the two sizes that fitted
+    assert summary["crossover_forward_backward"]["deit"].startswith("not reached up to N = 64")
+    bench.print_report(measured, summary)
+    out = capsys.readouterr().out
+    assert "256   out of memory" in out and "—" in out
+
+
 def test_fused_attention_flops_are_counted_like_math():
     vit = ViT(**SMALL, num_heads=2)
     images = torch.randn(1, 3, 32, 32)

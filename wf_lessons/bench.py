@@ -178,42 +178,65 @@ def scaling(
     results = {label: [{"side": side, "tokens": n} for side, n in zip(sides, tokens[label])] for label in models}
     for label, model in models.items():
         for row in results[label]:
-            memory, how = peak_memory_bytes(model, images[row["side"]])
+            try:
+                memory, how = peak_memory_bytes(model, images[row["side"]])
+            except torch.OutOfMemoryError:
+                _out_of_memory(row, device)  # e.g. attention's N×N scores at N = 16,384 on a small GPU
+                continue
             row |= {"memory_bytes": memory, "memory_kind": how, "flops": forward_flops(model, images[row["side"]])}
     calls = repeats * len(sides) * len(models)
-    bar = tqdm(total=calls, desc="scaling (interleaved rounds)", unit="size", disable=None if progress else True)
+    bar_args = {} if progress else {"disable": True}  # otherwise tqdm reads TQDM_DISABLE itself (notebook tqdm too)
+    bar = tqdm(total=calls, desc="scaling (interleaved rounds)", unit="size", **bar_args)
     for _ in range(repeats):
         for i, side in enumerate(sides):
             for label, model in models.items():
                 row = results[label][i]
-                for key, seconds in time_once(model, images[side]).items():
-                    row[key] = min(seconds, row.get(key, math.inf))
+                if not row.get("out_of_memory"):
+                    try:
+                        for key, seconds in time_once(model, images[side]).items():
+                            row[key] = min(seconds, row.get(key, math.inf))
+                    except torch.OutOfMemoryError:
+                        _out_of_memory(row, device)
                 bar.update()
     bar.close()
     return {"tokens": first, "sides": list(sides), "batch": batch, "repeats": repeats, "results": results}
 
 
+def _out_of_memory(row: dict[str, Any], device: torch.device) -> None:
+    """Mark a (variant, size) that did not fit: it keeps its place in the log, without measurements."""
+    for key in ("memory_bytes", "memory_kind", "flops", "forward_s", "forward_backward_s"):
+        row.pop(key, None)
+    row["out_of_memory"] = True
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def summarize(measured: dict[str, Any]) -> dict[str, Any]:
-    """Slopes over the three largest sizes, crossovers against each attention variant, time ratios per size."""
+    """Slopes over the three largest sizes each variant fitted in memory (None with fewer than two), crossovers
+    against each attention variant and time ratios per size (None where either did not fit)."""
     tokens, results = measured["tokens"], measured["results"]
-    last3 = slice(-3, None)
-    slopes = {
-        label: {
-            key: loglog_slope(tokens[last3], [r[key] for r in rows[last3]])
-            for key in ("forward_s", "forward_backward_s", "memory_bytes", "flops")
-        }
-        for label, rows in results.items()
-    }
+    slopes = {}
+    for label, rows in results.items():
+        fitted = [r for r in rows if not r.get("out_of_memory")][-3:]
+        slopes[label] = {key: loglog_slope([r["tokens"] for r in fitted], [r[key] for r in fitted])
+                         if len(fitted) >= 2 else None
+                         for key in ("forward_s", "forward_backward_s", "memory_bytes", "flops")}
     wf_label = next(label for label in results if label.startswith("wf"))
-    wf = [r["forward_backward_s"] for r in results[wf_label]]
+    wf = [r.get("forward_backward_s") for r in results[wf_label]]
     others = [label for label in results if label != wf_label]
+    times = {label: [r.get("forward_backward_s") for r in results[label]] for label in others}
+    both = {label: [i for i, (a, b) in enumerate(zip(wf, t)) if a is not None and b is not None]
+            for label, t in times.items()}
     return {
         "slopes_last3": slopes,
         "crossover_forward_backward": {
-            label: crossover(tokens, wf, [r["forward_backward_s"] for r in results[label]]) for label in others
+            label: crossover([tokens[i] for i in both[label]], [wf[i] for i in both[label]],
+                             [times[label][i] for i in both[label]]) if both[label] else "no size fitted both"
+            for label in others
         },
         "time_ratio_wf_over": {
-            label: [a / r["forward_backward_s"] for a, r in zip(wf, results[label])] for label in others
+            label: [a / b if a is not None and b is not None else None for a, b in zip(wf, t)]
+            for label, t in times.items()
         },
     }
 
@@ -223,18 +246,24 @@ def print_report(measured: dict[str, Any], summary: dict[str, Any]) -> None:
     print(f"\n{'model':<24}{'N':>7}{'fwd ms':>10}{'fwd+bwd ms':>12}{'mem MiB':>10}{'GFLOPs':>9}")
     for label, rows in results.items():
         for r in rows:
+            if r.get("out_of_memory"):
+                print(f"{label:<24}{r['tokens']:>7}   out of memory")
+                continue
             print(f"{label:<24}{r['tokens']:>7}{r['forward_s'] * 1e3:>10.1f}{r['forward_backward_s'] * 1e3:>12.1f}"
                   f"{r['memory_bytes'] / 2**20:>10.1f}{r['flops'] / 1e9:>9.2f}")
-    print(f"\nmemory: {next(iter(results.values()))[0]['memory_kind']}")
+    kinds = [r["memory_kind"] for rows in results.values() for r in rows if "memory_kind" in r]
+    print(f"\nmemory: {kinds[0] if kinds else 'nothing fitted'}")
     print("\nfwd+bwd time ratio WeightFormer / attention, side by side:")
     print(f"{'N':>7}" + "".join(f"{label:>20}" for label in summary["time_ratio_wf_over"]))
     for i, n in enumerate(measured["tokens"]):
-        print(f"{n:>7}" + "".join(f"{ratios[i]:>19.2f}×" for ratios in summary["time_ratio_wf_over"].values()))
-    print("\nlog-log slopes over the three largest sizes:")
+        print(f"{n:>7}" + "".join(f"{ratios[i]:>19.2f}×" if ratios[i] is not None else f"{'—':>20}"
+                                  for ratios in summary["time_ratio_wf_over"].values()))
+    print("\nlog-log slopes over the three largest sizes that fitted:")
     print(f"{'model':<24}{'fwd':>7}{'fwd+bwd':>9}{'memory':>8}{'FLOPs':>7}")
     for label, s in summary["slopes_last3"].items():
-        print(f"{label:<24}{s['forward_s']:>7.2f}{s['forward_backward_s']:>9.2f}{s['memory_bytes']:>8.2f}"
-              f"{s['flops']:>7.2f}")
+        print(f"{label:<24}" + "".join(f"{s[k]:>{w}.2f}" if s[k] is not None else f"{'—':>{w}}" for k, w in
+                                       (("forward_s", 7), ("forward_backward_s", 9), ("memory_bytes", 8),
+                                        ("flops", 7))))
     print("\nWeightFormer becomes faster (fwd+bwd) than")
     for label, where in summary["crossover_forward_backward"].items():
         print(f"  {label}: {where}")
