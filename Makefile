@@ -67,7 +67,7 @@ book: $(BOOK_STAMP)
 	$(PY) book/make_book.py $(if $(filter 1,$(EXECUTE)),--execute)
 
 # JupyterLab in headless Chromium (Debian's `chromium` package, driven by Playwright for Python): every chapter run,
-# every widget moved; then the website edition built, served on 127.0.0.1 and crawled (tests/browser/test_book.py);
+# every widget moved; then the website edition built, served on 127.0.0.1 and crawled (tests/browser/test_website.py);
 # screenshots in .browser-test/. Skipped with a hint when Chromium or Playwright is missing.
 browser-test: $(BOOK_STAMP)
 	$(PY) -m pytest tests/browser -m browser $(PYTEST_ARGS)
