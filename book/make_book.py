@@ -6,9 +6,10 @@ Sphinx cannot take pages from outside its source folder, so the pages are first 
 - ``index.md``: the README, the landing page; its links to files that are not pages of the book (run logs, the
   changelog, ...) point at the repository instead;
 - ``chapters/NN_slug.ipynb``: every chapter with its *stored* outputs (with ``--execute``: outputs of a fresh run of
-  its ``.py``, quick mode unless ``WF_QUICK=0``), a line under its title with the hardware it needs, how long its
-  stored outputs took and an "Open in Colab" link, and each widget view replaced by a note: a static page cannot
-  run a widget, and the figure the widget redraws is stored just above it (``wf_lessons.interactive``);
+  its ``.py``, quick mode unless ``WF_QUICK=0``), a line under its title with the hardware it needs and how long
+  its stored outputs took (the chapter's own title cell carries its "Open in Colab" link, ``wf_lessons.notebooks``),
+  and each widget view replaced by a note: a static page cannot run a widget, and the figure the widget redraws is
+  stored just above it (``wf_lessons.interactive``);
 - ``chapters/paper_notes.md``, ``coursework.md`` (``book/coursework.md``) and ``api/``: one page per module of
   ``wf_lessons``, its public names (``__all__``) with their docstrings.
 
@@ -107,7 +108,8 @@ def hardware_by_chapter() -> dict[str, str]:
 
 
 def chapter_line(notebook_path: Path, metadata: dict, hardware: dict[str, str]) -> str:
-    """The line under a chapter's title: hardware, how its stored outputs were made, Open in Colab."""
+    """The line under a chapter's title: hardware and how its stored outputs were made (the chapter's title cell
+    already carries its Open in Colab link: the page shows it once)."""
     number = notebook_path.name[:2]
     parts = [f"**Hardware:** {hardware.get(number, 'see the README')}"]
     rendered = metadata.get("wf_lessons", {})
@@ -115,8 +117,6 @@ def chapter_line(notebook_path: Path, metadata: dict, hardware: dict[str, str]) 
         mode = "quick mode (`WF_QUICK=1`)" if rendered.get("quick") else "full mode"
         where = f" on {rendered['rendered_on']}" if rendered.get("rendered_on") else ""
         parts.append(f"**outputs below:** {mode}, {rendered['render_seconds']:.0f} s{where}")
-    link = colab_url(notebook_path.relative_to(REPO).as_posix())
-    parts.append(f"[Open in Colab]({link})")
     return "{.wf-chapter-line}\n" + " · ".join(parts)
 
 

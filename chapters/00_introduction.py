@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 00 · Introduction: global modelling without explicit attention
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/00_introduction.ipynb) (its first code cell installs the course there)
+#
 # This course teaches one idea, from first principles to a trained model. It is the idea of the WeightFormer paper,
 # *"Linear-Time Global Visual Modeling without Explicit Attention"* (R. He, D. Han, G. Huang, arXiv 2605.01711):
 #
@@ -15,6 +17,20 @@
 # 2. check that your machine is ready (versions, device, quick mode, data);
 # 3. learn how to run the course on a laptop (quick mode) or on one GPU;
 # 4. take a first look at the data the later chapters train on.
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %% [markdown]
 # ## The question, in plain words

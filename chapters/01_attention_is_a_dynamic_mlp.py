@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 01 · Attention is an MLP whose weights are predicted from the input
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/01_attention_is_a_dynamic_mlp.ipynb) (its first code cell installs the course there)
+#
 # The whole course rests on one observation of the WeightFormer paper (its Fig. 2): read row by row, softmax
 # attention is an ordinary two-layer MLP, except that its weights are not learned parameters: they are
 # **computed from the input sequence**. This chapter derives that reading, checks it numerically against
@@ -19,6 +21,20 @@
 # Everything reusable lives in `wf_lessons.attention` and `wf_lessons.complexity`; the chapter derives each thing
 # inline first, then checks that the package agrees. Symbols (N, C, d, ...) are those of the course's
 # [notation table](paper_notes.md#notation).
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
 import inspect

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 02 · Dynamic linear layers: every weight predictor
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/02_dynamic_linear_layers.ipynb) (its first code cell installs the course there)
+#
 # Chapter 01 ended with WeightFormer's move: keep attention's idea of an MLP whose weights are *predicted from the
 # input*, but predict weights of a **fixed size**, so that the cost stays linear in the number of tokens N. This
 # chapter builds that layer for the first linear layer of a transformer MLP, `C -> D` with `D = 4C`, and every
@@ -27,6 +29,20 @@
 # computation is one layer applied to 16×16 tokens. Symbols follow the course's
 # [notation table](paper_notes.md#notation): X (N×C) the tokens, D the output width, r the bottleneck rate, W0 the
 # static weight, W̃ the raw prediction and Ŵ the normalised one.
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
 import copy

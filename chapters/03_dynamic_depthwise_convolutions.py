@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 03 · Dynamic depthwise convolutions: every kernel predictor
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/03_dynamic_depthwise_convolutions.ipynb) (its first code cell installs the course there)
+#
 # Chapter 02 predicted the weight of a linear layer from the whole image. WeightFormer does the same for the other
 # layer of its dynamic blocks, a **3×3 depthwise convolution**: each image gets its own C kernels of size 3×3,
 # computed from the image itself. The kernel has a fixed size (C×3×3, whatever the image size), so the layer stays
@@ -29,6 +31,20 @@
 # initial (random) weights, so the kernels you will see show what the layer *can* respond to, not what a trained
 # network has learned. The chapter is the same in quick mode and in a full run: it trains nothing, and its largest
 # computation is a small timing run (section 3).
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
 import inspect

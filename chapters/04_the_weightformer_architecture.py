@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 04 · The WeightFormer architecture
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/04_the_weightformer_architecture.ipynb) (its first code cell installs the course there)
+#
 # Chapters 02 and 03 built WeightFormer's two dynamic layers: a linear layer whose C×4C weight, and a depthwise
 # 3×3 convolution whose kernels, are predicted from the whole image at a fixed size, so their cost is linear in
 # the number of tokens N. This chapter assembles them into the paper's network, exactly as the reference code
@@ -25,6 +27,20 @@
 # course's [notation table](paper_notes.md#notation) (N tokens on an H×W grid, C channels, p the patch size). The live timing
 # run uses the small quick-mode models in both modes (a full run repeats each timing more often); everything else
 # is the same in quick mode and in a full run.
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
 import copy

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 05 · Effective receptive fields: does a predicted weight see the whole image?
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/05_effective_receptive_fields.ipynb) (its first code cell installs the course there)
+#
 # A WeightFormer has no attention. Its only spatial operation is a 3×3 depthwise convolution per block, so an
 # *ordinary* network built like it sees, after `depth` blocks, a square of `2·depth + 1` tokens and nothing more.
 # The paper's claim is that predicting weights from the whole image changes that: the predicted weight is a
@@ -28,6 +30,20 @@
 #
 # Everything reusable lives in `wf_lessons.erf`. Symbols follow the course's [notation table](paper_notes.md#notation)
 # (p the patch size, an h×w token grid for an H×W image, W0 + Ŵ and K0 + K̂ the dynamic layers' weights).
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
 import inspect

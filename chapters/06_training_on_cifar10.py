@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 06 · Training a small WeightFormer on CIFAR-10, side by side with DeiT
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/06_training_on_cifar10.ipynb) (its first code cell installs the course there)
+#
 # Chapters 01–04 built WeightFormer and its DeiT-style baseline. This chapter trains them from scratch on CIFAR-10
 # with one pipeline for both: the two models of a pair get the same data, augmentations, recipe, number of epochs
 # and seeds. The two *networks* are not one network with two token mixers, though. They share the patch
@@ -37,6 +39,20 @@
 # Long runs are commands, not cells: the chapter loads their run logs from `data/runs/` and prints the command that
 # made each one. In quick mode the live run is a tiny model for a few steps on a slice of the data. Symbols follow
 # the course's [notation table](paper_notes.md#notation) (W0 + Ŵ and K0 + K̂: the static and predicted weights).
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
 import glob

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 07 · Does predicting weights help? A fair ablation on CIFAR-10
 #
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/07_which_predictor_matters.ipynb) (its first code cell installs the course there)
+#
 # Chapters 02–05 built WeightFormer's weight predictors and showed what they can do; chapter 06 trained one. None
 # of that says whether **predicting weights helps**. This chapter answers that question the way a careful paper
 # would, and on the way teaches how to run an ablation that can be trusted.
@@ -36,6 +38,20 @@
 # and `wf_lessons.models` (the `predict` and `prediction_init` switches). The runs are commands; their logs are
 # committed under `data/runs/` and this chapter reads them. Symbols as in the course's
 # [notation table](paper_notes.md#notation).
+
+# %% tags=["setup"]
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !{sys.executable} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
 import matplotlib.pyplot as plt

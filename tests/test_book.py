@@ -34,3 +34,19 @@ def test_coursework_page_names_the_install_commands_of_the_readme():
     assert "pip install path/to/wf-lessons" in page and "| data folder: CIFAR-10 |" in page
     assert "<!--" not in page, "the README section's marker was left in the page"
     assert "@article{he2026weightformer" in page
+
+
+def test_a_chapter_page_shows_its_colab_link_once_under_the_hardware_line():
+    """The chapter's title cell carries its Open in Colab link (tests/test_colab.py); the book adds the hardware and
+    runtime line, not a second link (the browser test checks the link on the built page)."""
+    sys.path.insert(0, str(REPO_ROOT / "book"))
+    try:
+        import make_book
+    finally:
+        sys.path.pop(0)
+    hardware = make_book.hardware_by_chapter()
+    for path in make_book.chapters():
+        title = make_book.stage_notebook(path, execute=False, hardware=hardware).cells[0].source
+        link = make_book.colab_url(path.relative_to(REPO_ROOT).as_posix())
+        assert title.count("Open in Colab") == 1 and f"]({link})" in title, f"{path.name}: {title[:400]}"
+        assert "**Hardware:**" in title, f"{path.name}: no hardware line"

@@ -18,6 +18,13 @@ Everything else (prose, the checker cells that call ``wf_lessons.exercises``) st
 the first solution cell and cleared from there on, so no solution's output shows. Every chapter gets a student
 copy, also one without solution cells (then it equals the instructor's edition). The copy records the SHA-256 of
 the ``.py`` its notebook was rendered from, like the instructor's edition.
+
+Every chapter opens in Colab: its title cell carries an "Open in Colab" link and its first code cell (tagged
+``setup``, :func:`colab_setup_source`) installs the course, fetches CIFAR-10 and picks quick mode where the package is
+missing, and does nothing in the course's own environment. Both are made from ``[project.urls] Repository`` in
+``pyproject.toml`` (:func:`repository_url`); after changing it, ``python -m wf_lessons.notebooks colab`` rewrites them
+in every chapter source (then ``make chapters``, ``make student``). :func:`colab_problems` reports a chapter whose
+link or setup cell does not match.
 """
 
 from __future__ import annotations
@@ -37,19 +44,28 @@ import nbformat
 from wf_lessons import atomic, config, runlog
 
 __all__ = ["CHAPTERS_DIR", "STUDENT_DIR", "METADATA_KEY", "SOLUTION_TAG", "HINT_LINE", "chapter_sources",
-    "source_hash", "cell_signature", "pair_problems", "is_chapter", "render", "execute", "solution_hint",
-    "solution_stub", "student_notebook", "student_path", "write_student", "student_problems", "main"]
+    "read_source", "source_hash", "cell_signature", "pair_problems", "is_chapter", "render", "execute", "solution_hint",
+    "solution_stub", "student_notebook", "student_path", "write_student", "student_problems", "SETUP_TAG",
+    "repository_url", "colab_url", "colab_link", "colab_setup_source", "colab_problems", "write_colab", "main"]
 
 CHAPTERS_DIR = config.REPO_ROOT / "chapters"
 STUDENT_DIR = CHAPTERS_DIR / "student"
 METADATA_KEY = "wf_lessons"
 SOLUTION_TAG = "solution"
 HINT_LINE = re.compile(r"#\s*hint:\s*(?P<hint>\S.*?)\s*$")
+SETUP_TAG = "setup"
+COLAB_LINK = re.compile(r"^\[Open in Colab\]\([^)]*\).*$", re.M)
 
 
 def chapter_sources(folder: Path = CHAPTERS_DIR) -> list[Path]:
     """The chapter sources ``NN_slug.py`` in order."""
     return sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
+
+
+def read_source(py_path: Path) -> nbformat.NotebookNode:
+    """A chapter source as a notebook, read as JupyterLab reads it through the pairing (``py:percent``): magics
+    that jupytext comments out in the ``.py`` (``# %pip ...``) are commands again."""
+    return jupytext.read(py_path, fmt="py:percent")
 
 
 def source_hash(py_path: Path) -> str:
@@ -72,7 +88,7 @@ def pair_problems(py_path: Path) -> list[str]:
         return [f"{nb_path.name} is missing: run `make chapters`"]
     notebook = nbformat.read(nb_path, as_version=4)
     problems = []
-    expected, found = cell_signature(jupytext.read(py_path)), cell_signature(notebook)
+    expected, found = cell_signature(read_source(py_path)), cell_signature(notebook)
     if expected != found:
         first = next((i for i, (a, b) in enumerate(zip(expected, found)) if a != b), min(len(expected), len(found)))
         problems.append(
@@ -85,6 +101,99 @@ def pair_problems(py_path: Path) -> list[str]:
     if any(c.cell_type == "code" and c.get("execution_count") is None for c in notebook.cells):
         problems.append(f"{nb_path.name}: has unexecuted code cells")
     return problems
+
+
+# --- Colab: the title cell's link and the first code cell ---------------------------------------------------------
+
+
+def repository_url() -> str:
+    """The repository's public address, ``[project.urls] Repository`` in the checkout's ``pyproject.toml`` (the one
+    place that names it; a placeholder until the course is published). Raises ``ValueError`` when it is missing or
+    not ``https://github.com/OWNER/NAME``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((config.REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    url = (project.get("urls", {}).get("Repository") or "").rstrip("/")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise ValueError('pyproject.toml needs [project.urls] Repository = "https://github.com/OWNER/NAME" (the '
+                         f"chapters' Colab links and setup cells are made from it); found {url!r}")
+    return url
+
+
+def colab_url(path: str, repository: str | None = None) -> str:
+    """Where Colab opens the repository file ``path`` (e.g. ``chapters/01_....ipynb``) from GitHub's main branch."""
+    repository = repository or repository_url()
+    return f"https://colab.research.google.com/github/{repository.removeprefix('https://github.com/')}/blob/main/{path}"
+
+
+def colab_link(py_path: Path, repository: str | None = None) -> str:
+    """The line under a chapter's title: ``[Open in Colab](...)`` for its notebook, and what the first cell does."""
+    name = Path(py_path).with_suffix(".ipynb").name
+    return (f"[Open in Colab]({colab_url(f'chapters/{name}', repository)}) (its first code cell installs the course "
+            "there)")
+
+
+def colab_setup_source(repository: str | None = None) -> str:
+    """The first code cell of every chapter: on Colab, or in any Python without ``wf_lessons``, it installs the course
+    from ``repository`` with one ``%pip`` line, fetches CIFAR-10 and sets ``WF_QUICK=1`` unless a CUDA GPU is there
+    (an explicit ``WF_QUICK`` wins); in the course's own environment it does nothing and prints nothing."""
+    repository = repository or repository_url()
+    return f"""\
+# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
+# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("wf_lessons") is None:
+    %pip install --quiet "wf-lessons @ git+{repository}"
+    !{{sys.executable}} -m wf_lessons.data prepare
+    import torch
+
+    os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")"""
+
+
+def colab_problems(py_path: Path, repository: str | None = None) -> list[str]:
+    """What is wrong with a chapter's Colab link and setup cell (an empty list when both match ``repository``)."""
+    py_path = Path(py_path)
+    repository = repository or repository_url()
+    notebook = read_source(py_path)
+    fix = ("set [project.urls] Repository in pyproject.toml to the public repository, then run `python -m "
+           "wf_lessons.notebooks colab`, `make chapters` and `make student`")
+    problems = []
+    title = notebook.cells[0].source if notebook.cells else ""
+    if colab_link(py_path, repository) not in title.splitlines():
+        problems.append(f"{py_path.name}: the title cell lacks the line {colab_link(py_path, repository)!r} ({fix})")
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    if not code or code[0].source.strip() != colab_setup_source(repository).strip():
+        problems.append(f"{py_path.name}: the first code cell is not the Colab setup cell for {repository} ({fix})")
+    elif SETUP_TAG not in code[0].get("metadata", {}).get("tags", ()):
+        problems.append(f"{py_path.name}: the Colab setup cell is not tagged {SETUP_TAG!r}")
+    return problems
+
+
+def write_colab(py_path: Path, repository: str | None = None) -> bool:
+    """Put the Colab link under a chapter's title and the setup cell first among its code cells (replacing older
+    ones, made from another address); returns whether the source changed. Outputs are then stale: render it."""
+    py_path = Path(py_path)
+    repository = repository or repository_url()
+    notebook = read_source(py_path)
+    title = notebook.cells[0]
+    if title.cell_type != "markdown" or not title.source.startswith("# "):
+        raise ValueError(f"{py_path.name}: the first cell must be Markdown starting with the '# ' title")
+    heading, _, rest = COLAB_LINK.sub("", title.source).partition("\n")
+    title.source = f"{heading}\n\n{colab_link(py_path, repository)}\n\n{rest.strip()}"
+    setup = nbformat.v4.new_code_cell(colab_setup_source(repository), metadata={"tags": [SETUP_TAG]})
+    notebook.cells = [c for c in notebook.cells if SETUP_TAG not in c.get("metadata", {}).get("tags", ())]
+    notebook.cells.insert(1, setup)
+    text = jupytext.writes(notebook, "py:percent")
+    if text == py_path.read_text(encoding="utf-8"):
+        return False
+    py_path.write_text(text, encoding="utf-8")
+    return True
 
 
 def _client_class():
@@ -149,7 +258,7 @@ def execute(py_path: Path, timeout: int = 900, kernel_name: str = "python3") -> 
     NotebookClient = _client_class()
 
     py_path = Path(py_path).resolve()
-    notebook = jupytext.read(py_path)
+    notebook = read_source(py_path)
     notebook.metadata = nbformat.from_dict(
         {"kernelspec": {"name": kernel_name, "display_name": "Python 3 (ipykernel)", "language": "python"}}
     )
@@ -299,7 +408,14 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("student", help="write chapters/student/NN_slug.ipynb: solution cells replaced by stubs")
     s.add_argument("paths", nargs="*", type=Path, help="chapter sources (default: all of chapters/)")
     sub.add_parser("check", help="report pairs that differ or are stale, and stale student copies")
+    c = sub.add_parser("colab", help="write each chapter's Colab link and setup cell from pyproject's Repository")
+    c.add_argument("paths", nargs="*", type=Path, help="chapter sources (default: all of chapters/)")
     args = parser.parse_args(argv)
+    if args.command == "colab":
+        for path in _chapter_paths(parser, args.paths, course_only=True):
+            if write_colab(path):
+                print(f"wrote the Colab link and setup cell of {path.name}: render it (`make chapters`)")
+        return 0
     if args.command == "render":
         for path in _chapter_paths(parser, args.paths, course_only=True):
             render(path, timeout=args.timeout)
