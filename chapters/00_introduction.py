@@ -44,8 +44,8 @@ if importlib.util.find_spec("wf_lessons") is None:
 # neighbours. WeightFormer asks whether there is a third way: layers whose **weights are computed from the whole
 # image** (so every output can depend on every pixel) but whose cost is linear in N. Chapter 01 shows that softmax
 # attention is already such a "dynamic" layer, only with weights whose size grows with N. Chapters 02 and 03 build
-# the fixed-size alternatives; 04 assembles them into the model; 05 checks that they really see the whole image;
-# 06 and 07 train them.
+# the fixed-size alternatives; 04 assembles them into the model and 05 measures what it costs; 06 checks that they
+# really see the whole image; 07 and 08 train them.
 
 # %% [markdown]
 # ## Road map
@@ -56,10 +56,11 @@ if importlib.util.find_spec("wf_lessons") is None:
 # | 01 | attention is an MLP with predicted weights | the derivation, checked numerically; costs | `attention`, `complexity` |
 # | 02 | dynamic linear layers | every weight predictor of the paper | `dynamic_linear` |
 # | 03 | dynamic depthwise convolutions | every kernel predictor of the paper | `dynamic_dwconv` |
-# | 04 | the WeightFormer architecture | the model, a DeiT baseline, linear scaling measured | `models`, `bench` |
-# | 05 | effective receptive fields | the paper's Fig. 3 on CIFAR-10 models | `erf` |
-# | 06 | training on CIFAR-10 | WeightFormer against a same-size DeiT (CPU presets; one GPU for the headline) | `data`, `train`, `headline` |
-# | 07 | does predicting weights help? | a fair ablation: controls that each change one thing, a validation split, paired seeds with intervals | `ablate`, `pretrained` |
+# | 04 | the WeightFormer architecture | the block and its quirks, the model, a DeiT baseline, checkpoints | `models` |
+# | 05 | cost and scaling | parameters and FLOPs against DeiT, the FLOP crossover, time and memory against N | `bench` |
+# | 06 | effective receptive fields | the paper's Fig. 3 on CIFAR-10 models | `erf` |
+# | 07 | training on CIFAR-10 | WeightFormer against a same-size DeiT (CPU presets; one GPU for the headline) | `data`, `train`, `headline` |
+# | 08 | does predicting weights help? | a fair ablation: controls that each change one thing, a validation split, paired seeds with intervals | `ablate`, `pretrained` |
 #
 # Everything a later chapter reuses lives once in the package `wf_lessons`, with tests; a chapter derives a thing
 # inline to teach it, then shows that the package version agrees. Your own coursework can `import wf_lessons`.
@@ -142,13 +143,13 @@ plt.show()
 #   `deit-cifar-tiny` (width 64, four blocks) train in minutes (preset `quick-cpu`); `wf-cifar-cpu` and
 #   `deit-cifar-cpu` (width 64, six and five blocks) train for 15 epochs (preset `cpu`, the longest run meant for
 #   a laptop); three of its seed-0 runs (WeightFormer, the same model with every block static, DeiT) ship with
-#   the package (`wf_lessons.pretrained`) for chapters 05 and 06. `wf-cifar-study` (width 64, four blocks) is the
-#   model of chapter 07's predictor study.
+#   the package (`wf_lessons.pretrained`) for chapters 06 and 07. `wf-cifar-study` (width 64, four blocks) is the
+#   model of chapter 08's predictor study.
 # - **p = 2, 256 tokens on a 16×16 grid: `wf-cifar` and `deit-cifar`**, the ≈5M-parameter models that chapter 04
 #   sizes for one GPU (strong small CIFAR-10 transformers use patch 2 to 4, see the [paper notes](paper_notes.md),
 #   "CIFAR-10 anchors"). **They have not been trained yet**: no GPU has been available to the course so far
-#   (chapter 06 gives the command). They are used where no training is needed: chapter 04 counts their parameters
-#   and FLOPs and measures how their time and memory grow with the number of tokens, and chapter 05 computes
+#   (chapter 07 gives the command). They are used where no training is needed: chapter 04 counts their parameters,
+#   chapter 05 their FLOPs and how their time and memory grow with the number of tokens, and chapter 06 computes
 #   their theoretical receptive field.
 #
 # `envcheck.tokens` does the arithmetic, with a clear error when the image size is not a multiple of the patch:

@@ -514,8 +514,8 @@ print(f"attention predicts more numbers than one C×4C weight from N = {crossing
 # %% [markdown]
 # Fixed-size predicted weights raise the questions the rest of the course answers: *how* should such weights be
 # predicted from the input (chapter 02 for linear layers, 03 for depthwise convolutions, with every predictor the
-# paper names), does a network built from them see the whole image (chapter 05), and does it learn as well as
-# attention at the same size (chapters 06 and 07)?
+# paper names), does a network built from them see the whole image (chapter 06), and does it learn as well as
+# attention at the same size (chapters 07 and 08)?
 
 # %% [markdown]
 # ## Summary

@@ -462,7 +462,7 @@ for name, layer in layers.items():
 # So at initialisation the predicted part is noise far below the static weight; a heat-map of it would show
 # nothing a network has learned. What does a *trained* network predict? The course ships one
 # (`wf_lessons.pretrained`): `wf-cifar-cpu`, a WeightFormer of width C = 64 with patch 4 (8×8 tokens) whose blocks
-# 1 and 4 are dynamic, each with a `bilateral` layer 64 → 256, trained for 15 epochs on CIFAR-10 (chapter 06
+# 1 and 4 are dynamic, each with a `bilateral` layer 64 → 256, trained for 15 epochs on CIFAR-10 (chapter 07
 # shows how, and its manifest names the run log). `models.predicted_weights` runs it on images and returns, for
 # every dynamic block, the weight `W0 + Ŵ` each image received; subtracting the static `W0` leaves Ŵ.
 

@@ -297,7 +297,7 @@ print("counts agree with the picture:", torch.equal(reads.sum((0, 1)), cells_per
 
 # %% [markdown]
 # These shared lines matter later: the paper's effective receptive fields (its Fig. 3; [paper notes](paper_notes.md), "Figures") show 3×3 grid
-# lines from the overlapping `AdaptiveAvgPool2d(3)` bins for Adaptive and Amp-Dir. Chapter 05 measures effective
+# lines from the overlapping `AdaptiveAvgPool2d(3)` bins for Adaptive and Amp-Dir. Chapter 06 measures effective
 # receptive fields on CIFAR-10 models.
 #
 # ## 5. Four predictors: where does each tap's information come from?
@@ -455,13 +455,13 @@ with torch.no_grad():
 # dynamic part is not small next to K0 (trunc-normal with std 0.02 at initialisation), and it changes from
 # image to image. An untrained `gap` sees only the C channel means of the whole map, so compare its spread with
 # that of the predictors that see regions. What a *trained* network does with the dynamic path is for chapters
-# 05–07.
+# 06–08.
 #
 # **Inside the model these ratios change.** The layers here keep PyTorch's default initialisation. A
 # `WeightFormer` (chapter 04) re-initialises every `nn.Linear` of the network, as the reference code does:
 # trunc-normal weights with std 0.02 and zero biases (`models._init_weights`, applied with `model.apply`). `gap`'s
 # predictor is made of `nn.Linear` layers, so inside the model its prediction starts far smaller, and its
-# dynamic/static ratio in chapter 05 differs from the one printed here; the 1×1 convolutions of `adaptive`,
+# dynamic/static ratio in chapter 06 differs from the one printed here; the 1×1 convolutions of `adaptive`,
 # `amp_dir` and `conv` are `nn.Conv2d` and keep their default initialisation in both places. The cell measures
 # it on this chapter's `gap` layer:
 

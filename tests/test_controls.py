@@ -1,4 +1,4 @@
-"""Chapter 07's controlled study: the zero-prediction and zero-init switches, the validation split, what a run with
+"""Chapter 08's controlled study: the zero-prediction and zero-init switches, the validation split, what a run with
 a validation split logs, the learning-rate sweep and the paired comparisons."""
 
 import json

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
+from wf_lessons import complexity
 from wf_lessons.exercises import (
     ch00,
     ch01,
@@ -17,6 +18,7 @@ from wf_lessons.exercises import (
     ch05,
     ch06,
     ch07,
+    ch08,
     check_callable,
     check_number,
     judge_prediction,
@@ -115,12 +117,12 @@ def test_wrong_type_and_report(capsys):
         ("exercises.ch02", 4, "f", "exercise 4: expected a function deep_weight(layer, x, hw), got str"),
         ("exercises.ch03", 1, 4, "exercise 1: not quite: 4 is not it"),
         ("exercises.ch03", 3, 3, "exercise 3: not quite: expected a function conv_fn(x, kernels, bias), got int"),
-        ("exercises.ch04", 2, 768, "exercise 2: correct: 768 px, a 48² token grid"),
-        ("exercises.ch04", 3, "1, 4", "exercise 3: expected a tuple of ints, got str"),
-        ("exercises.ch05", 3, 1, "exercise 3: expected a bool, got int"),
-        ("exercises.ch05", 4, 0.5, "exercise 4: not quite: 0.5 is too large"),
-        ("exercises.ch06", 2, "0.5", "exercise 2: expected a number, got str"),
-        ("exercises.ch06", 3, None, "exercise 3: no answer yet"),
+        ("exercises.ch04", 2, "1, 4", "exercise 2: expected a tuple of ints, got str"),
+        ("exercises.ch05", 1, 768, "exercise 1: correct: 768 px, a 48² token grid"),
+        ("exercises.ch06", 3, 1, "exercise 3: expected a bool, got int"),
+        ("exercises.ch06", 4, 0.5, "exercise 4: not quite: 0.5 is too large"),
+        ("exercises.ch07", 2, "0.5", "exercise 2: expected a number, got str"),
+        ("exercises.ch07", 3, None, "exercise 3: no answer yet"),
     ],
 )
 def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, number, answer, printed):
@@ -129,7 +131,7 @@ def test_chapter_checkers_print_through_the_shared_helpers(capsys, module, numbe
     assert capsys.readouterr().out.startswith(printed)
 
 
-CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 7), (ch05, 6), (ch06, 7), (ch07, 4)]
+CHECKERS = [(ch00, 3), (ch01, 5), (ch02, 6), (ch03, 6), (ch04, 4), (ch05, 5), (ch06, 6), (ch07, 7), (ch08, 4)]
 
 
 @pytest.mark.parametrize(("module", "count"), CHECKERS)
@@ -273,15 +275,13 @@ def test_ch03_build_exercise_says_which_step_differs(capsys, wrong, message):
 
 # ------------------------------------------------------------------------------------------------- chapter 04
 def test_ch04_accepts_right_answers_only():
-    assert ch04.check_exercise(2, 16 * math.isqrt(6 * 384)) and not ch04.check_exercise(2, 752)
-    assert ch04.check_exercise(3, reference_dynamic_blocks(20)) and ch04.check_exercise(3, [1, 4, 7, 10, 13, 16, 19])
-    assert not ch04.check_exercise(3, (0, 3, 6))
-    assert ch04.check_exercise(4, 0.14) and not ch04.check_exercise(4, 0.16)  # 12 blocks of 4·d·N² FLOPs: 0.142
-    assert 3.5 < ch04._patch_flop_ratio() < 4.0  # 4× fewer tokens; the patch embedding's work does not shrink
-    assert ch04.check_exercise(5, ch04._patch_flop_ratio()) and not ch04.check_exercise(5, 4.0)
-    assert 21 < ch04._deit_t_growth() < 440  # between the tokens' growth and its square
-    assert ch04.check_exercise(7, ch04._deit_t_growth()) and not ch04.check_exercise(7, 20.9)
-    assert ch04.check_prediction(7, "80") and not ch04.check_prediction(7, "440")
+    assert ch04.check_exercise(2, reference_dynamic_blocks(20)) and ch04.check_exercise(2, [1, 4, 7, 10, 13, 16, 19])
+    assert not ch04.check_exercise(2, (0, 3, 6))
+    assert ch04._wfm_b_minus_s() == 0  # WFM-B is WFM-S at 448 px: no weight depends on the number of tokens
+    assert ch04.check_exercise(4, 0) and not ch04.check_exercise(4, 1) and not ch04.check_exercise(4, 0.0)
+    assert ch04.check_prediction(4, "same") and not ch04.check_prediction(4, "4x")
+    with pytest.raises(ValueError, match="exercise 4 only"):
+        ch04.check_prediction(7, "80")
 
 
 @pytest.mark.parametrize(
@@ -294,19 +294,48 @@ def test_ch04_accepts_right_answers_only():
     ],
 )
 def test_ch04_build_exercise_names_each_slip(capsys, slip, message):
-    assert ch04.check_exercise(6, ch04._assembled)
+    assert ch04.check_exercise(3, ch04._assembled)
     capsys.readouterr()
-    assert not ch04.check_exercise(6, lambda block, x, hw: ch04._assembled(block, x, hw, **slip))
+    assert not ch04.check_exercise(3, lambda block, x, hw: ch04._assembled(block, x, hw, **slip))
     assert message in capsys.readouterr().out
-    assert not ch04.check_exercise(6, lambda block, x, hw: block(x, hw)[0])  # one image's tokens: the wrong shape
+    assert not ch04.check_exercise(3, lambda block, x, hw: block(x, hw)[0])  # one image's tokens: the wrong shape
     assert "expected tokens (B, N, C)" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------- chapter 05
+def test_ch05_accepts_right_answers_only():
+    assert ch05.check_exercise(1, 16 * math.isqrt(6 * 384)) and not ch05.check_exercise(1, 752)
+    assert ch05.check_exercise(2, 0.14) and not ch05.check_exercise(2, 0.16)  # 12 blocks of 4·d·N² FLOPs: 0.142
+    assert 3.5 < ch05._patch_flop_ratio() < 4.0  # 4× fewer tokens; the patch embedding's work does not shrink
+    assert ch05.check_exercise(3, ch05._patch_flop_ratio()) and not ch05.check_exercise(3, 4.0)
+    assert 21 < ch05._deit_t_growth() < 440  # between the tokens' growth and its square
+    assert ch05.check_exercise(5, ch05._deit_t_growth()) and not ch05.check_exercise(5, 20.9)
+    assert ch05.check_prediction(5, "80") and not ch05.check_prediction(5, "440")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (ch05._endpoint_slope, "first and last points"),
+        (ch05._linear_slope, "log y against log x"),
+        (lambda xs, ys: 1 / complexity.loglog_slope(xs, ys), "regress log y on log x"),
+        (lambda xs, ys: 1.0, "expected a slope of"),
+        (lambda xs, ys: "1", "expected a number"),
+        (lambda xs: 1.0, "raised TypeError"),
+    ],
+)
+def test_ch05_build_exercise_names_each_slip(capsys, wrong, message):
+    assert ch05.check_exercise(4, complexity.loglog_slope)
+    capsys.readouterr()
+    assert not ch05.check_exercise(4, wrong)
+    assert message in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------- chapter 06
 @pytest.mark.parametrize(("number", "right", "wrong"), [(1, 54, 52), (2, 32, 31), (3, True, False), (4, 0.01, 0.2)])
-def test_ch05_accepts_right_answers_only(number, right, wrong):
-    assert ch05.check_exercise(number, right) is True
-    assert ch05.check_exercise(number, wrong) is False
+def test_ch06_accepts_right_answers_only(number, right, wrong):
+    assert ch06.check_exercise(number, right) is True
+    assert ch06.check_exercise(number, wrong) is False
 
 
 @pytest.mark.parametrize(
@@ -318,21 +347,21 @@ def test_ch05_accepts_right_answers_only(number, right, wrong):
         ({"relu_score": False}, "ReLU to the central token's channels"),
     ],
 )
-def test_ch05_build_exercise_names_each_slip(capsys, slip, message):
-    assert ch05.check_exercise(5, ch05._erf_variant)
+def test_ch06_build_exercise_names_each_slip(capsys, slip, message):
+    assert ch06.check_exercise(5, ch06._erf_variant)
     capsys.readouterr()
-    assert not ch05.check_exercise(5, lambda model, images: ch05._erf_variant(model, images, **slip))
+    assert not ch06.check_exercise(5, lambda model, images: ch06._erf_variant(model, images, **slip))
     assert message in capsys.readouterr().out
 
 
-def test_ch05_prediction_and_its_measurement():
-    shares = ch05._released_shares()
+def test_ch06_prediction_and_its_measurement():
+    shares = ch06._released_shares()
     assert shares["dwc"] > 10 * shares["linear"] > 0  # the DWC starts far more predicted than the linear layer
-    assert ch05.check_exercise(6, shares["dwc"] / shares["linear"]) and not ch05.check_exercise(6, 1.0)
-    assert ch05.check_prediction(6, "dwc") and not ch05.check_prediction(6, "about the same")
+    assert ch06.check_exercise(6, shares["dwc"] / shares["linear"]) and not ch06.check_exercise(6, 1.0)
+    assert ch06.check_prediction(6, "dwc") and not ch06.check_prediction(6, "about the same")
 
 
-# ------------------------------------------------------------------------------------------------- chapter 06
+# ------------------------------------------------------------------------------------------------- chapter 07
 def lr_factor(step, total, warmup, min_ratio):
     if step < warmup:
         return (step + 1) / warmup
@@ -350,45 +379,45 @@ def lr_factor(step, total, warmup, min_ratio):
         (lambda s, t, w, m: [1.0], "should return a number, got list"),
     ],
 )
-def test_ch06_build_exercise_says_which_part_differs(capsys, wrong, message):
-    assert ch06.check_exercise(6, lr_factor)
+def test_ch07_build_exercise_says_which_part_differs(capsys, wrong, message):
+    assert ch07.check_exercise(6, lr_factor)
     capsys.readouterr()
-    assert not ch06.check_exercise(6, wrong)
+    assert not ch07.check_exercise(6, wrong)
     assert message in capsys.readouterr().out
 
 
-def test_ch06_prediction_follows_the_committed_logs(capsys):
-    means = ch06._cpu_preset_means()
+def test_ch07_prediction_follows_the_committed_logs(capsys):
+    means = ch07._cpu_preset_means()
     best = max(means, key=means.get)
     assert set(means) == {"wf-cifar-cpu", "all-static", "deit-cifar-cpu"}
-    assert ch06.check_exercise(7, best) and not ch06.check_exercise(7, min(means, key=means.get))
-    assert not ch06.check_exercise(7, "wf-cifar") and "expected one of" in capsys.readouterr().out
-    assert ch06.check_prediction(7, best) and not ch06.check_prediction(7, None)
+    assert ch07.check_exercise(7, best) and not ch07.check_exercise(7, min(means, key=means.get))
+    assert not ch07.check_exercise(7, "wf-cifar") and "expected one of" in capsys.readouterr().out
+    assert ch07.check_prediction(7, best) and not ch07.check_prediction(7, None)
 
 
-# ------------------------------------------------------------------------------------------------- chapter 07
-def test_ch07_answers_follow_the_committed_logs():
+# ------------------------------------------------------------------------------------------------- chapter 08
+def test_ch08_answers_follow_the_committed_logs():
     from wf_lessons import runlog
 
-    log = runlog.read(ch07.RELIANCE_RUN)
+    log = runlog.read(ch08.RELIANCE_RUN)
     drop = 100 * (log["val_acc"] - log["val_acc_predictions_off"])
-    assert ch07.check_exercise(1, drop) and not ch07.check_exercise(1, drop + 0.5)
-    assert not ch07.check_exercise(1, drop / 100)  # a fraction, not points
-    outcome = next(k for k, (low, high) in ch07.DROP_OPTIONS.items() if low <= drop < high)
-    assert ch07.check_prediction(1, outcome) and ch07.check_prediction(1, f" {outcome.upper()} ")
-    assert not any(ch07.check_prediction(1, other) for other in ch07.DROP_OPTIONS if other != outcome)
-    assert not ch07.check_prediction(1, None)
+    assert ch08.check_exercise(1, drop) and not ch08.check_exercise(1, drop + 0.5)
+    assert not ch08.check_exercise(1, drop / 100)  # a fraction, not points
+    outcome = next(k for k, (low, high) in ch08.DROP_OPTIONS.items() if low <= drop < high)
+    assert ch08.check_prediction(1, outcome) and ch08.check_prediction(1, f" {outcome.upper()} ")
+    assert not any(ch08.check_prediction(1, other) for other in ch08.DROP_OPTIONS if other != outcome)
+    assert not ch08.check_prediction(1, None)
     diffs = [100 * (runlog.read(f"train-wf-cifar-cpu-cpu-seed{s}")["test_acc"]
                     - runlog.read(f"train-wf-cifar-cpu-all-static-cpu-seed{s}")["test_acc"]) for s in range(3)]
     interval = stats.ttest_rel(diffs, [0.0] * 3).confidence_interval(0.95)
-    assert ch07.check_exercise(2, (interval.low, interval.high))
-    assert ch07.check_exercise(2, [interval.low, interval.high])
-    assert not ch07.check_exercise(2, (interval.low, interval.high + 1)) and not ch07.check_exercise(2, interval.low)
-    assert ch07.check_exercise(3, 54_016) is False  # a number where a function is asked for
-    assert ch07.check_exercise(4, ch07._bilateral_cost()) and not ch07.check_exercise(4, float(ch07._bilateral_cost()))
+    assert ch08.check_exercise(2, (interval.low, interval.high))
+    assert ch08.check_exercise(2, [interval.low, interval.high])
+    assert not ch08.check_exercise(2, (interval.low, interval.high + 1)) and not ch08.check_exercise(2, interval.low)
+    assert ch08.check_exercise(3, 54_016) is False  # a number where a function is asked for
+    assert ch08.check_exercise(4, ch08._bilateral_cost()) and not ch08.check_exercise(4, float(ch08._bilateral_cost()))
 
 
-def test_ch07_zero_start_accepts_one_branch_only(capsys):
+def test_ch08_zero_start_accepts_one_branch_only(capsys):
     def right(layer):
         with torch.no_grad():
             layer.w2.zero_()
@@ -402,7 +431,7 @@ def test_ch07_zero_start_accepts_one_branch_only(capsys):
         with torch.no_grad():
             layer.w.zero_()
 
-    assert ch07.check_exercise(3, right)
-    assert not ch07.check_exercise(3, both) and "not both" in capsys.readouterr().out
-    assert not ch07.check_exercise(3, static) and "static weight W0 changed" in capsys.readouterr().out
-    assert not ch07.check_exercise(3, lambda layer: None) and "not zero yet" in capsys.readouterr().out
+    assert ch08.check_exercise(3, right)
+    assert not ch08.check_exercise(3, both) and "not both" in capsys.readouterr().out
+    assert not ch08.check_exercise(3, static) and "static weight W0 changed" in capsys.readouterr().out
+    assert not ch08.check_exercise(3, lambda layer: None) and "not zero yet" in capsys.readouterr().out

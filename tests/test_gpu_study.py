@@ -1,4 +1,4 @@
-"""Chapter 07's GPU study (``ablate --preset study-gpu``): its size, its refusal on a CPU, and its dry run at toy
+"""Chapter 08's GPU study (``ablate --preset study-gpu``): its size, its refusal on a CPU, and its dry run at toy
 size on the CPU (stop after epoch 1, resume, summary with a paired comparison)."""
 
 import shutil

@@ -7,7 +7,7 @@ from torch import nn
 
 from wf_lessons import bench, train
 from wf_lessons.data import DataNotFoundError, normalize
-from wf_lessons.exercises import ch06
+from wf_lessons.exercises import ch07
 from wf_lessons.models import build_model
 from wf_lessons.train import PRESETS, TrainConfig, evaluate, load_model
 
@@ -275,20 +275,20 @@ def test_gpu_preset_estimate_adds_up():
 
 def test_exercise_checkers_accept_right_and_reject_wrong_answers(capsys):
     steps = 50_000 // PRESETS["gpu"]["batch_size"]
-    assert ch06.check_exercise(1, (steps * PRESETS["gpu"]["epochs"], round(PRESETS["gpu"]["warmup_epochs"] * steps)))
-    assert not ch06.check_exercise(1, (50_000 / PRESETS["gpu"]["batch_size"] * PRESETS["gpu"]["epochs"], 0))
+    assert ch07.check_exercise(1, (steps * PRESETS["gpu"]["epochs"], round(PRESETS["gpu"]["warmup_epochs"] * steps)))
+    assert not ch07.check_exercise(1, (50_000 / PRESETS["gpu"]["batch_size"] * PRESETS["gpu"]["epochs"], 0))
     assert "drops the last partial batch" in capsys.readouterr().out
-    assert ch06.check_exercise(2, -(0.91 * math.log(0.91) + 0.09 * math.log(0.01)))
-    assert not ch06.check_exercise(2, 0.0)
+    assert ch07.check_exercise(2, -(0.91 * math.log(0.91) + 0.09 * math.log(0.01)))
+    assert not ch07.check_exercise(2, 0.0)
 
     def tta(model, images):
         return (model(images) + model(images.flip(-1))) / 2
 
-    assert ch06.check_exercise(3, tta)
-    assert not ch06.check_exercise(3, lambda model, images: model(images))
+    assert ch07.check_exercise(3, tta)
+    assert not ch07.check_exercise(3, lambda model, images: model(images))
     assert "add those of the mirrored images" in capsys.readouterr().out
-    assert not ch06.check_exercise(4, 1) and not ch06.check_exercise(4, None)
-    assert ch06.check_exercise(5, (195, 195 * PRESETS["cpu"]["epochs"]))
-    assert not ch06.check_exercise(5, (390, 390 * PRESETS["cpu"]["epochs"]))
+    assert not ch07.check_exercise(4, 1) and not ch07.check_exercise(4, None)
+    assert ch07.check_exercise(5, (195, 195 * PRESETS["cpu"]["epochs"]))
+    assert not ch07.check_exercise(5, (390, 390 * PRESETS["cpu"]["epochs"]))
     with pytest.raises(ValueError, match="exercises 1 to 7"):
-        ch06.check_exercise(8, 0)
+        ch07.check_exercise(8, 0)

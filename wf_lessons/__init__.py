@@ -15,7 +15,7 @@ Modules (each introduced by a chapter, each reusable in coursework):
 - ``augment``         batched augmentations on the device (RandAugment, erasing, mixup, CutMix)
 - ``train``           training: recipe and presets, loop, checkpoints, command line (``--dry-run``)
 - ``headline``        the headline GPU run in one command (fits the epochs to a time budget)
-- ``ablate``          the predictor study (chapter 07): grid, resumable command, summary, ``compare``
+- ``ablate``          the predictor study (chapter 08): grid, resumable command, summary, ``compare``
 - ``pretrained``      trained course models shipped with the package, and their check
 - ``bench``           benchmark commands
 - ``diagrams``        schematic figures (attention as an MLP, dynamic layers, the blocks)

@@ -1,4 +1,4 @@
-"""The predictor studies of chapter 07: which weight predictor matters, and why the static control wins.
+"""The predictor studies of chapter 08: which weight predictor matters, and why the static control wins.
 
 **The predictor study** (preset ``study-cpu``, 2 epochs): one network, one recipe, one data order; only the weight
 predictors change, one family at a time:

@@ -139,7 +139,7 @@ def runs_dir() -> Path:
 
 
 def course_runs_dir() -> Path | None:
-    """The course's committed run logs (which chapters 06 and 07 and ``exercises.ch07`` read): ``data/runs/`` of
+    """The course's committed run logs (which chapters 07 and 08 and ``exercises.ch08`` read): ``data/runs/`` of
     the repository in a checkout; None when the package is installed, because those logs are not part of the
     package: they live in the course's repository (``WF_RUNS_DIR=<checkout>/data/runs`` reads them from a clone).
     """

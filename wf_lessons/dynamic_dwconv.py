@@ -178,7 +178,7 @@ class DynamicDWConv(nn.Module):
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd int, got {kernel_size!r}")
         self.dim, self.kernel_size = dim, kernel_size
-        #: False forces the predicted part to zero in the forward pass: the static kernel K0 alone (chapter 07)
+        #: False forces the predicted part to zero in the forward pass: the static kernel K0 alone (chapter 08)
         self.predicting = True
 
     def extra_repr(self) -> str:
@@ -241,7 +241,7 @@ class DynamicDWConv(nn.Module):
         return per_sample_depthwise_conv(x, self._dynamic(x) + self.static_kernel.squeeze(1), self.static_bias)
 
     def zero_init_prediction(self) -> None:
-        """Make the predicted part exactly zero for every input while it can still learn (chapter 07): the
+        """Make the predicted part exactly zero for every input while it can still learn (chapter 08): the
         predictor's last layer is zeroed, so its output is zero and its gradient (through the non-zero hidden
         activations) is not."""
         last = getattr(self, "wfm", None)

@@ -31,7 +31,7 @@ Use: ``layer = build_dynamic_linear(C, D, predictor="bilateral")`` (or the class
 ``layer.predicted_weight(x, hw)`` gives the per-sample weight ``W0 + Ŵ`` ``(B, C, D)``, ``layer.dynamic_weight``
 the normalised prediction ``Ŵ`` alone (``None`` for ``static``). Predictors that pool need a grid of at least 2×2.
 
-Two switches serve chapter 07's controls: ``layer.predicting = False`` forces ``Ŵ`` to zero in the forward pass
+Two switches serve chapter 08's controls: ``layer.predicting = False`` forces ``Ŵ`` to zero in the forward pass
 (the layer computes ``X·W0 + b``, its predictor unused), and ``layer.zero_init_prediction()`` makes ``Ŵ`` exactly
 zero at the start while it still learns (the value branch ``W2`` is zeroed, so the gradient reaches it).
 
@@ -160,7 +160,7 @@ class DynamicLinear(nn.Module):
                 f"out_features // rate = {out_features // rate} (both must be >= 1)"
             )
         self.in_features, self.out_features, self.rate = in_features, out_features, rate
-        #: False forces the prediction to zero in the forward pass: ``Y = X·W0 + b`` (chapter 07's control)
+        #: False forces the prediction to zero in the forward pass: ``Y = X·W0 + b`` (chapter 08's control)
         self.predicting = True
 
     # ------------------------------------------------------------------------------------------- interface
@@ -206,7 +206,7 @@ class DynamicLinear(nn.Module):
         return x @ self.predicted_weight(x, hw) + self.static_bias()
 
     def zero_init_prediction(self) -> None:
-        """Make the prediction ``Ŵ`` exactly zero for every input while it can still learn (chapter 07)."""
+        """Make the prediction ``Ŵ`` exactly zero for every input while it can still learn (chapter 08)."""
         raise ValueError(f"the {self.predictor!r} layer predicts nothing: there is no prediction to zero")
 
     def extra_repr(self) -> str:

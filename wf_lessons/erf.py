@@ -297,7 +297,7 @@ def _architecture(overrides: Mapping[str, Any]) -> dict[str, Any]:
 def find_checkpoints(
     models: Mapping[str, tuple[str, Mapping[str, Any]]], folder: str | Path | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Training checkpoints (``wf_lessons.train``, e.g. from chapters 06 and 07) of the given models.
+    """Training checkpoints (``wf_lessons.train``, e.g. from chapters 07 and 08) of the given models.
 
     ``models`` is ``{label: (model name, overrides)}`` as :func:`figure3_models` returns; a checkpoint matches a
     label when its model name is the same and its overrides are too, drop-path aside (it does not change the

@@ -1,11 +1,11 @@
-"""Chapter 07's GPU study in one command: ``python -m wf_lessons.ablate --preset study-gpu``.
+"""Chapter 08's GPU study in one command: ``python -m wf_lessons.ablate --preset study-gpu``.
 
 The controlled study's long-schedule comparison (:mod:`wf_lessons.ablate`): the ``cpu`` preset's network
 (``wf-cifar-cpu``) trained for 30 epochs instead of 15 (``controls-long-cpu``'s schedule), each family at the learning
 rate its sweep chose on the validation split (``controls-cpu``'s sweep, so that the rate is not a second difference),
 on one GPU in the precision the GPU chooses (bf16 on Ampere and newer, fp16 with a gradient scaler before). The
 default selection (:data:`GPU_VARIANTS`, seeds 0, 1 and 2) is the released network, the all-static control and the
-controls that decompose the gap between them, plus the zero start: 15 runs (the plan chapter 07 states: three seeds
+controls that decompose the gap between them, plus the zero start: 15 runs (the plan chapter 08 states: three seeds
 at twice the schedule).
 
 **Its size** was chosen without a GPU (none was available to the people who wrote it), from an estimate
@@ -20,7 +20,7 @@ will take. Like every study it is resumable: finished runs are skipped, a partia
 
 ``python -m wf_lessons.ablate --preset study-gpu --dry-run`` (:func:`dry_run`) runs the study's whole code path at toy
 size on any device, in temporary folders: two variants, two seeds, a stop after the first epoch (as an interruption)
-and a resume, the summary with its paired comparison. Chapter 07 reads the summary through :func:`summary` (None
+and a resume, the summary with its paired comparison. Chapter 08 reads the summary through :func:`summary` (None
 while the study has not run; :data:`COMMAND` is what makes it).
 """
 
@@ -69,7 +69,7 @@ _TRAIN_IMAGES = 50_000
 
 def summary() -> dict[str, Any] | None:
     """The GPU study's summary (``data/runs/ablation-gpu.json``, written by :data:`COMMAND`), or None while it does not
-    exist. Chapter 07 shows it when present and says "pending" with :data:`COMMAND` when not."""
+    exist. Chapter 08 shows it when present and says "pending" with :data:`COMMAND` when not."""
     path = wf_config.runs_dir() / f"{ablate.summary_name(PRESET)}.json"
     return runlog.read(path) if path.is_file() else None
 

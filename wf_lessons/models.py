@@ -166,7 +166,7 @@ class WeightFormer(nn.Module):
     ``dwc_predictor`` pick the weight predictors of the dynamic blocks (chapters 02 and 03). ``img_size`` is only
     the size the model is built for; any size that is a multiple of ``patch_size`` works.
 
-    Chapter 07's controls (the course's own, not the reference's): ``predict`` says which predictions the forward
+    Chapter 08's controls (the course's own, not the reference's): ``predict`` says which predictions the forward
     pass computes, ``"all"`` (the reference), ``"linear"`` or ``"dwc"`` (the other kind forced to zero) or
     ``"none"`` (every ``Ŵ`` and ``K̂`` zero), leaving structure, initialisation and parameters as they are;
     ``prediction_init="zero"`` starts every prediction at exactly zero (the network then computes its
@@ -383,7 +383,7 @@ CONFIGS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     # the cpu training preset: the longest run a learner makes on a laptop CPU (blocks 1 and 4 dynamic); its DeiT
     # takes depth 5 to match the parameter count within 5%
     "wf-cifar-cpu": (WeightFormer, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 6}),
-    # the same network on a 16×16 token grid (patch 2): chapter 07's regime where 3×3 convolutions no longer see
+    # the same network on a 16×16 token grid (patch 2): chapter 08's regime where 3×3 convolutions no longer see
     # the whole image
     "wf-cifar-cpu-p2": (WeightFormer, {**CIFAR, "embed_dim": 64, "depth": 6}),
     "deit-cifar-cpu": (ViT, {**CIFAR, "patch_size": 4, "embed_dim": 64, "depth": 5, "num_heads": 2,
@@ -473,7 +473,7 @@ def dynamic_layers(model: nn.Module) -> list[DynamicLinear | DynamicDWConv]:
 def predictions_off(model: nn.Module) -> Iterator[nn.Module]:
     """Inside the ``with`` block every prediction of ``model`` is forced to zero (``predicting = False`` on each
     dynamic layer); on leaving, each layer gets its own setting back. For "how much does a trained model rely on
-    its predictions?" (chapter 07)."""
+    its predictions?" (chapter 08)."""
     layers = dynamic_layers(model)
     before = [layer.predicting for layer in layers]
     try:

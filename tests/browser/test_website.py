@@ -32,7 +32,7 @@ import make_book  # noqa: E402  (book/make_book.py)
 VIEWPORT = {"width": 1280, "height": 1000}
 MAX_PAGES = 200  # a crawl that finds more has found a loop, not the book
 SCREENSHOTS = {"index.html": "book-landing", "chapters/01_attention_is_a_dynamic_mlp.html": "book-chapter01",
-               "chapters/06_training_on_cifar10.html": "book-chapter06"}
+               "chapters/07_training_on_cifar10.html": "book-chapter07"}
 RAW_TEX = ("$$", "\\frac", "\\begin{", "\\(", "\\[", "\\operatorname")
 
 # What a page holds once loaded and typeset (run in the page).

@@ -2,7 +2,7 @@
 
 Each chapter's exercises are checked by ``wf_lessons.exercises.chNN.check_exercise(number, answer)``: the expected
 values and the tests a submitted function must pass live there, beside the exercises, not in the library modules
-that coursework imports. One module per chapter (``ch00`` ... ``ch05``; later chapters add theirs). They share:
+that coursework imports. One module per chapter (``ch00`` ... ``ch08``). They share:
 
 - :func:`check_number` compares a numeric answer with the expected one and says why it is wrong;
 - :func:`check_callable` rejects an answer that is not a function before testing it;

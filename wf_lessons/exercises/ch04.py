@@ -1,5 +1,6 @@
-"""Chapter 04 exercises: parameters of a WeightFormer, where attention's FLOPs take over, the dynamic blocks, a
-dynamic block assembled from its predicted weights, and a prediction of how DeiT's FLOPs grow."""
+"""Chapter 04 exercises: parameters of a WeightFormer, its dynamic blocks, a dynamic block assembled from its
+predicted weights, and a prediction of what a larger input resolution does to the parameter count (WFM-B against
+WFM-S). The FLOP and scaling exercises are chapter 05's (``wf_lessons.exercises.ch05``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wf_lessons import bench, complexity
 from wf_lessons.exercises import check_callable, check_number, judge_prediction, report, wrong_type
 from wf_lessons.models import WeightFormerBlock, build_model, count_parameters, reference_dynamic_blocks
 
@@ -18,32 +18,9 @@ __all__ = ["check_exercise", "check_prediction"]
 
 
 @functools.cache
-def _deit_t_attention_share() -> float:
-    """The attention matmuls' share of DeiT-T's counted forward FLOPs at 224 px (meta device, math backend)."""
-    torch.manual_seed(0)
-    model = build_model("deit-t").eval().to("meta")
-    total = bench.forward_flops(model, torch.zeros(1, 3, 224, 224, device="meta"))
-    return 12 * complexity.softmax_attention_flops(n=196, d=64, heads=3) / total
-
-
-@functools.cache
-def _patch_flop_ratio() -> float:
-    """``wf-cifar``'s counted forward FLOPs at patch 2 over those at patch 4, one 32×32 image (meta device)."""
-    counts = []
-    for patch in (2, 4):
-        torch.manual_seed(0)
-        model = build_model("wf-cifar", patch_size=patch).eval().to("meta")
-        counts.append(bench.forward_flops(model, torch.zeros(1, 3, 32, 32, device="meta")))
-    return counts[0] / counts[1]
-
-
-@functools.cache
-def _deit_t_growth() -> float:
-    """DeiT-T's counted forward FLOPs at 1024 px over those at 224 px (meta device, math backend)."""
-    torch.manual_seed(0)
-    model = build_model("deit-t").eval().to("meta")
-    counts = [bench.forward_flops(model, torch.zeros(1, 3, side, side, device="meta")) for side in (224, 1024)]
-    return counts[1] / counts[0]
+def _wfm_b_minus_s() -> int:
+    """WFM-B's parameters minus WFM-S's (WFM-B is WFM-S at 448 px instead of 224)."""
+    return count_parameters(build_model("wfm-b")) - count_parameters(build_model("wfm-s"))
 
 
 def _assembled(block: WeightFormerBlock, x: Tensor, hw: tuple[int, int], *, overwrite: bool = True,
@@ -98,16 +75,16 @@ def _check_dynamic_block(answer: Callable[..., Tensor]) -> tuple[bool, str]:
 
 
 def check_prediction(number: int, prediction: object) -> bool:
-    """Compare a prediction written before section 4 with the measurement (exercise 7: ``"21"``, ``"80"`` or
-    ``"440"``, about how much DeiT-T's counted FLOPs grow from 224 px to 1024 px)."""
-    if number != 7:
-        raise ValueError(f"chapter 04 has a prediction for exercise 7 only, got {number!r}")
-    options = ("21", "80", "440")
-    growth = _deit_t_growth()
-    outcome = min(options, key=lambda o: abs(float(o) / growth - 1))
+    """Compare a prediction written before section 4 with the count (exercise 4: ``"same"``, ``"a few percent"`` or
+    ``"4x"``, how many more parameters WFM-B, the 448-px model, has than WFM-S, the same network at 224 px)."""
+    if number != 4:
+        raise ValueError(f"chapter 04 has a prediction for exercise 4 only, got {number!r}")
+    options = ("same", "a few percent", "4x")
+    ratio = (count_parameters(build_model("wfm-s")) + _wfm_b_minus_s()) / count_parameters(build_model("wfm-s"))
+    outcome = "same" if ratio == 1 else "a few percent" if ratio < 1.5 else "4x"
     return judge_prediction(number, prediction, outcome, options,
-                            why="at 196 tokens attention is a small part of a ViT block (N < 6·d); its N² term takes "
-                                "over only at larger N, so the growth lies between the linear and the quadratic")
+                            why="no parameter depends on the number of tokens: no position embedding (quirk 4), "
+                                "and every weight, static or predicted, has a size set by the width C")
 
 
 def check_exercise(number: int, answer: object) -> bool:
@@ -115,29 +92,19 @@ def check_exercise(number: int, answer: object) -> bool:
 
     1. The parameter count of a reference-pattern WeightFormer for CIFAR-10 (``wf-cifar``: patch 2, 10 classes)
        of width 256 and depth 10 (an int).
-    2. For DeiT-S (d = 384, patch 16) the smallest square image side in pixels, a multiple of 16, at which a
-       block's attention matmuls cost at least as many FLOPs as its linear layers (an int).
-    3. The indices of the dynamic blocks of a reference-pattern WeightFormer of depth 20 (a tuple of ints).
-    4. The fraction of DeiT-T's counted forward FLOPs at 224 px spent in the attention matmuls ``QKᵀ`` and ``AV``
-       of its 12 blocks, to two decimals (a float within 0.01).
-    5. The ratio of ``wf-cifar``'s counted forward FLOPs on one 32×32 image at patch 2 to those at patch 4, after
-       predicting it in words (a float).
-    6. A function ``dynamic_block(block, x, hw)``: a dynamic block's forward in evaluation mode, assembled from the
+    2. The indices of the dynamic blocks of a reference-pattern WeightFormer of depth 20 (a tuple of ints).
+    3. A function ``dynamic_block(block, x, hw)``: a dynamic block's forward in evaluation mode, assembled from the
        kernels and the weight its two layers predict (a callable, built).
-    7. DeiT-T's counted forward FLOPs at 1024 px over those at 224 px (a float; predicted before section 4, see
-       :func:`check_prediction`).
+    4. WFM-B's parameter count minus WFM-S's (an int; predicted before section 4, see :func:`check_prediction`).
     """
-    if number not in (1, 2, 3, 4, 5, 6, 7):
-        raise ValueError(f"chapter 04 has exercises 1 to 7, got {number!r}")
+    if number not in (1, 2, 3, 4):
+        raise ValueError(f"chapter 04 has exercises 1 to 4, got {number!r}")
     if answer is None:
         return report(number, False, "no answer yet")
     if number == 1:
         expected = count_parameters(build_model("wf-cifar", embed_dim=256, depth=10))
         ok, message = check_number(answer, expected, integer=True, answer_format=",", correct=f"{expected:,}")
     elif number == 2:
-        side = next(s for s in range(16, 100 * 16, 16) if (s // 16) ** 2 >= 6 * 384)  # N >= 6d
-        ok, message = check_number(answer, side, integer=True, correct=f"{side} px, a {side // 16}² token grid")
-    elif number == 3:
         expected = reference_dynamic_blocks(20)
         if not isinstance(answer, tuple | list) or not all(isinstance(i, int) for i in answer):
             ok, message = False, wrong_type("a tuple of ints", answer)
@@ -145,18 +112,10 @@ def check_exercise(number: int, answer: object) -> bool:
             ok, message = True, f"correct: {expected}"
         else:
             ok, message = False, "not quite: the reference makes block i dynamic when (i + 2) % 3 == 0"
-    elif number == 6:
+    elif number == 3:
         ok, message = check_callable(answer, _check_dynamic_block, signature="dynamic_block(block, x, hw)")
-    elif number == 7:
-        expected = _deit_t_growth()
-        ok, message = check_number(answer, expected, integer=False, rel_tol=1e-6,
-                                   correct=f"{expected:.1f}: between the tokens' growth (linear layers) and its square "
-                                           "(attention)")
-    elif number == 5:
-        expected = _patch_flop_ratio()
-        correct = f"{expected:.3f}: 4× fewer tokens, and every block is linear in N"
-        ok, message = check_number(answer, expected, integer=False, rel_tol=1e-6, correct=correct)
     else:
-        expected = _deit_t_attention_share()
-        ok, message = check_number(answer, expected, integer=False, abs_tol=0.01, correct=f"{expected:.3f}")
+        expected = _wfm_b_minus_s()
+        ok, message = check_number(answer, expected, integer=True, answer_format=",",
+                                   correct=f"{expected:,}: the same network; only the token grid is larger")
     return report(number, ok, message)

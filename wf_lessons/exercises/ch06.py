@@ -1,181 +1,144 @@
-"""Chapter 06 exercises: the gpu preset's schedule, the smoothed-loss floor, flip TTA, weight-decay groups, the
-warm-up + cosine schedule built by hand, and a prediction of which cpu-preset model is the most accurate."""
+"""Chapter 06 exercises: theoretical receptive fields, a static WeightFormer, the ERF display, the ERF map built
+by hand, and a prediction of which released layer reaches further at initialisation."""
 
 from __future__ import annotations
 
-import glob
-import math
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from wf_lessons import config, runlog
-from wf_lessons.exercises import check_callable, check_number, judge_prediction, report
-from wf_lessons.models import build_model
-from wf_lessons.train import PRESETS, build_optimizer, predict, warmup_cosine
+from wf_lessons.erf import DISPLAY_POWER, effective_receptive_field, outside_share, theoretical_rf_box
+from wf_lessons.exercises import check_callable, check_number, judge_prediction, report, wrong_type
 
 __all__ = ["check_exercise", "check_prediction"]
 
-CPU_MODELS = ("wf-cifar-cpu", "all-static", "deit-cifar-cpu")  # exercise 7's names
 
-def _gpu_schedule_steps() -> tuple[int, int]:
-    preset = PRESETS["gpu"]
-    steps = 50_000 // preset["batch_size"]  # the training loader drops the last partial batch
-    return steps * preset["epochs"], round(preset["warmup_epochs"] * steps)
+def _exercise_answers() -> dict[int, Any]:
+    class _Static:  # a stand-in with the attributes theoretical_rf_box reads
+        def __init__(self, depth: int, patch: int) -> None:
+            self.patch_size, self.blocks = patch, [None] * depth
 
-
-def _smoothed_loss_floor(smoothing: float = 0.1, classes: int = 10) -> float:
-    """The smallest cross-entropy against a smoothed target: its entropy (reached by predicting the target)."""
-    target = torch.full((classes,), smoothing / classes, dtype=torch.float64)
-    target[0] += 1 - smoothing
-    return float(-(target * target.log()).sum())
+    box = theoretical_rf_box(_Static(13, 2), (128, 128))
+    # the smallest depth whose box covers a 128 x 128 image at patch 2 (the centre token is 32 of 0..63)
+    depth = next(d for d in range(1, 100) if theoretical_rf_box(_Static(d, 2), (128, 128)) == (0, 128, 0, 128))
+    return {1: box.size[0], 2: depth, 3: True, 4: (1e-10) ** DISPLAY_POWER}
 
 
-def _no_decay_count() -> int:
-    groups = build_optimizer(build_model("wf-cifar"), 1e-3, 0.05).param_groups
-    return sum(p.numel() for g in groups if g["weight_decay"] == 0 for p in g["params"])
+def _erf_variant(model: Any, images: Tensor, *, relu_score: bool = True, relu_grad: bool = True,
+                 mean: bool = True, absolute: bool = False) -> Tensor:
+    """The raw ERF map with the method's steps switched on or off, to name a learner's slip."""
+    x = images.detach().clone().requires_grad_(True)
+    features = model.forward_features(x)
+    h, w = features.shape[-2:]
+    centre = features[:, :, h // 2, w // 2]
+    (grad,) = torch.autograd.grad((centre.relu() if relu_score else centre).sum(), x)
+    grad = grad.abs() if absolute else grad.relu() if relu_grad else grad
+    total = grad.sum(dim=(0, 1))
+    return total / images.shape[0] if mean else total
 
 
-def _check_tta(answer: Callable[[nn.Module, Tensor], Tensor]) -> tuple[bool, str]:
-    gen = torch.Generator().manual_seed(0)
-    torch_state = torch.get_rng_state()
-    torch.manual_seed(0)
-    model = build_model("wf-cifar-quick", img_size=16, embed_dim=16, depth=2).eval()
-    torch.set_rng_state(torch_state)
-    images = torch.randn(4, 3, 16, 16, generator=gen)
-    expected, _ = predict(model, [(images, torch.zeros(4, dtype=torch.long))], tta_flip=True)
-    with torch.no_grad():
+def _check_erf_map(answer: Callable[[Any, Tensor], Tensor]) -> tuple[bool, str]:
+    from wf_lessons.models import WeightFormer
+
+    gen = torch.Generator().manual_seed(5)
+    for size, depth, predictors in ((16, 2, {}), (20, 1, {"linear_predictor": "static", "dwc_predictor": "conv"})):
+        torch.manual_seed(depth)
+        model = WeightFormer(img_size=size, patch_size=2, num_classes=10, embed_dim=8, depth=depth, **predictors).eval()
+        images = torch.randn(3, 3, size, size, generator=gen)
+        expected = effective_receptive_field(model, images)
         got = answer(model, images)
-    if not isinstance(got, Tensor) or got.shape != expected.shape:
-        shape = tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__
-        return False, f"expected logits of shape {tuple(expected.shape)}, got {shape}"
-    if not torch.allclose(got.float(), expected, atol=1e-5):
-        if torch.allclose(got.float(), model(images), atol=1e-5):
-            return False, "these are the logits of the images alone: add those of the mirrored images"
-        return False, f"not quite: your logits differ from flip TTA by up to {(got - expected).abs().max():.3g}"
-    return True, "correct: the mean of the logits of each image and of its mirror image"
-
-
-def _check_schedule(answer: Callable[[int, int, int, float], float]) -> tuple[bool, str]:
-    """``answer(step, total, warmup, min_ratio)`` must equal ``train.warmup_cosine`` at every step of a few
-    schedules; a wrong value is compared with the usual slips to say which part differs."""
-    for total, warmup, min_ratio in ((100, 10, 0.0), (50, 5, 0.1), (37, 1, 0.02), (20, 0, 0.0)):
-        reference = warmup_cosine(total, warmup, min_ratio)
-        for step in range(total):
-            expected = reference(step)
-            call = f"lr_factor({step}, {total}, {warmup}, {min_ratio})"
-            try:
-                got = answer(step, total, warmup, min_ratio)
-            except ZeroDivisionError:
-                return False, f"not quite: {call} divides by zero (a schedule may have no warm-up at all)"
-            if isinstance(got, Tensor) and got.numel() == 1:
-                got = got.item()
-            if isinstance(got, bool) or not isinstance(got, (int, float)):
-                return False, f"{call} should return a number, got {type(got).__name__}"
-            if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9):
-                continue
-            cosine_to_zero = 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-            if step < warmup and math.isclose(got, step / warmup, abs_tol=1e-9):
-                hint = "the warm-up starts at 1/warmup_steps, not at 0: (step + 1) / warmup_steps"
-            elif step < warmup:
-                hint = "the warm-up rises linearly from 1/warmup_steps to 1"
-            elif min_ratio and math.isclose(got, cosine_to_zero, abs_tol=1e-9):
-                hint = "the cosine ends at min_ratio, not at 0: min_ratio + (1 - min_ratio)·(1 + cos πp)/2"
-            else:
-                hint = "after the warm-up, p = (step - warmup_steps) / (total_steps - warmup_steps) runs from 0 to 1"
-            return False, f"not quite: {call} = {got:.4g} instead of {expected:.4g}; {hint}"
-    return True, "correct: 1/warmup_steps … 1 in the warm-up, then a cosine down to min_ratio at the last step"
-
-
-def _cpu_preset_means() -> dict[str, float]:
-    """Mean test accuracy over seeds of each ``cpu``-preset model in the committed run logs (exercise 7's names)."""
-    accuracy: dict[str, list[float]] = {}
-    for path in sorted(glob.glob(str(config.runs_dir() / "train-*.json"))):
-        log = runlog.read(path)
-        if log.get("kind") != "train" or log["config"].get("preset") != "cpu":
+        if not isinstance(got, Tensor) or got.shape != expected.shape:
+            shape = tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__
+            return False, (f"for images of shape {tuple(images.shape)} expected a map (H, W) = "
+                           f"{tuple(expected.shape)}, got {shape}")
+        got = got.detach().float().cpu()
+        if torch.allclose(got, expected, rtol=1e-4, atol=1e-9 + 1e-5 * float(expected.max())):
             continue
-        overrides = log.get("model_overrides") or {}
-        name = "all-static" if overrides == {"dynamic_blocks": []} else log["model"] if not overrides else None
-        if name in CPU_MODELS:
-            accuracy.setdefault(name, []).append(log["test_acc"])
-    if set(accuracy) != set(CPU_MODELS):
-        raise ValueError(f"the committed cpu-preset logs lack {sorted(set(CPU_MODELS) - set(accuracy))}")
-    return {name: sum(values) / len(values) for name, values in accuracy.items()}
+        slips = {
+            "ReLU the gradient before summing (only pixels that raise the score count)": {"relu_grad": False},
+            "ReLU the gradient, do not take its absolute value": {"absolute": True},
+            "average over the images (divide the sum by B)": {"mean": False},
+            "apply the ReLU to the central token's channels before summing them": {"relu_score": False},
+        }
+        for advice, switches in slips.items():
+            slip = _erf_variant(model, images, **switches).detach()
+            if torch.allclose(got, slip, rtol=1e-4, atol=1e-9 + 1e-5 * float(slip.abs().max())):
+                return False, f"not quite: {advice}"
+        return False, (f"not quite: for images of shape {tuple(images.shape)} your map differs from the package's by "
+                       f"up to {(got - expected).abs().max():.3g} (its maximum is {expected.max():.3g})")
+    return True, "correct: the central token's positive channels, back-propagated, positive part, mean over images"
+
+
+@functools.cache
+def _released_shares() -> dict[str, float]:
+    """Outside shares at initialisation of the two released dynamic layers, each with the other layer static, on
+    small WeightFormers (exercise 6's set-up: chapter 06's ``images_toy``)."""
+    from wf_lessons.models import WeightFormer
+
+    images = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(2))  # the chapter's images_toy
+    shares = {}
+    for kind, predictors in (("linear", {"linear_predictor": "bilateral", "dwc_predictor": "static"}),
+                             ("dwc", {"linear_predictor": "static", "dwc_predictor": "adaptive"})):
+        torch.manual_seed(0)
+        model = WeightFormer(img_size=32, patch_size=2, embed_dim=16, depth=3, **predictors)
+        shares[kind] = outside_share(effective_receptive_field(model, images), model)
+    return shares
 
 
 def check_prediction(number: int, prediction: object) -> bool:
-    """Compare a prediction written before section 4 with the committed runs (exercise 7: ``"wf-cifar-cpu"``,
-    ``"all-static"`` or ``"deit-cifar-cpu"``, the most accurate model of the ``cpu`` preset, mean over seeds)."""
-    if number != 7:
-        raise ValueError(f"chapter 06 has a prediction for exercise 7 only, got {number!r}")
-    means = _cpu_preset_means()
-    best = max(means, key=means.get)
-    why = ("at this scale (64 tokens, width 64, 15 epochs) the predicted weights do not pay off against the same "
-           "network without them; chapter 07 asks why" if best == "all-static" else
-           "section 4's table and curves show every run")
-    return judge_prediction(number, prediction, best, CPU_MODELS, why=why)
+    """Compare a prediction written before section 4 with the measurement (exercise 6: ``"linear"``, ``"dwc"`` or
+    ``"about the same"`` (within a factor of 10), which released layer reaches further outside the static field at
+    initialisation)."""
+    if number != 6:
+        raise ValueError(f"chapter 06 has a prediction for exercise 6 only, got {number!r}")
+    shares = _released_shares()
+    ratio = shares["dwc"] / shares["linear"]
+    outcome = "dwc" if ratio > 10 else "linear" if ratio < 0.1 else "about the same"
+    return judge_prediction(number, prediction, outcome, ("linear", "dwc", "about the same"),
+                            why="the dynamic linear layer's prediction starts orders of magnitude below W0 (chapter "
+                                "02), while the DWC predictor's 1×1 convs keep PyTorch's default initialisation and "
+                                "start large next to K0 (chapter 03)")
 
 
 def check_exercise(number: int, answer: object) -> bool:
     """Check an answer to an exercise of chapter 06; prints why, returns True when it is right.
 
-    1. The gpu preset's schedule: ``(total optimizer steps, warm-up steps)`` on the 50,000 training images.
-    2. The smallest cross-entropy a model can reach against targets smoothed with ε = 0.1 over 10 classes.
-    3. A function ``flip_tta_logits(model, images)`` returning flip-TTA logits ``(B, K)``.
-    4. How many parameters (scalars) of ``wf-cifar`` get no weight decay from ``build_optimizer``.
-    5. The ``cpu`` preset with batch 256 instead of 128: ``(optimizer steps per epoch, steps in the whole run)``.
-    6. A function ``lr_factor(step, total_steps, warmup_steps, min_ratio)``: the warm-up + cosine multiplier (a
-       callable, built).
-    7. The most accurate model of the committed ``cpu``-preset runs, mean over seeds: ``"wf-cifar-cpu"``,
-       ``"all-static"`` or ``"deit-cifar-cpu"`` (a str; predicted before section 4, see :func:`check_prediction`).
+    1. The all-static ``wf-cifar`` model (depth 13, patch 2) on 128×128 images: how many pixels wide is the
+       theoretical receptive field of the central output token? (an int)
+    2. Same patch and image size: the smallest depth whose theoretical field covers the whole image? (an int)
+    3. A WeightFormer whose dynamic blocks use ``linear_predictor="static"`` and ``dwc_predictor="static"``: is its
+       raw map exactly zero outside the theoretical field? (a bool)
+    4. Under the ``x^0.2 / max`` display, at what fraction of full brightness is a pixel whose raw value is 1e-10
+       of the maximum shown? (a float)
+    5. A function ``erf_map(model, images)``: the raw ERF map ``(H, W)`` (a callable, built).
+    6. The outside share of the small adaptive-DWC WeightFormer over that of the small bilateral-linear one, at
+       initialisation (a float; predicted before section 4, see :func:`check_prediction`).
     """
-    if number not in (1, 2, 3, 4, 5, 6, 7):
-        raise ValueError(f"chapter 06 has exercises 1 to 7, got {number!r}")
+    if number not in (1, 2, 3, 4, 5, 6):
+        raise ValueError(f"chapter 06 has exercises 1 to 6, got {number!r}")
     if answer is None:
         return report(number, False, "no answer yet")
-    if number == 1:
-        expected = _gpu_schedule_steps()
-        if not isinstance(answer, tuple) or len(answer) != 2:
-            ok, message = False, f"expected a pair (total steps, warm-up steps), got {answer!r}"
-        elif tuple(answer) == expected:
-            ok, message = True, f"correct: {expected[0]:,} steps, of which the first {expected[1]} warm up"
-        elif answer[0] == 50_000 / PRESETS["gpu"]["batch_size"] * PRESETS["gpu"]["epochs"]:
-            ok, message = False, "not quite: the training loader drops the last partial batch of each epoch"
+    if number == 5:
+        return report(number, *check_callable(answer, _check_erf_map, signature="erf_map(model, images)"))
+    if number == 6:
+        shares = _released_shares()
+        expected = shares["dwc"] / shares["linear"]
+        return report(number, *check_number(answer, expected, integer=False, rel_tol=1e-3,
+                                            correct=f"{expected:.3g}: the DWC reaches {expected:.1e} times further"))
+    expected = _exercise_answers()[number]
+    if number == 3:
+        if not isinstance(answer, bool):
+            ok, message = False, wrong_type("a bool", answer)
+        elif answer == expected:
+            ok, message = True, "correct: LayerNorm and static layers act per token; only a predictor reaches further"
         else:
-            ok, message = False, f"not quite: {answer} (steps per epoch = training images // batch size)"
-    elif number == 2:
-        expected = _smoothed_loss_floor()
-        correct = f"{expected:.4f}, the entropy of the smoothed target; the loss never reaches 0"
-        ok, message = check_number(answer, expected, integer=False, abs_tol=1e-3, correct=correct)
-    elif number == 3:
-        ok, message = check_callable(answer, _check_tta)
-    elif number == 6:
-        ok, message = check_callable(answer, _check_schedule,
-                                     signature="lr_factor(step, total_steps, warmup_steps, min_ratio)")
-    elif number == 7:
-        means = _cpu_preset_means()
-        best = max(means, key=means.get)
-        table = ", ".join(f"{name} {mean:.2%}" for name, mean in means.items())
-        if answer not in CPU_MODELS:
-            ok, message = False, f"expected one of {', '.join(map(repr, CPU_MODELS))}, got {answer!r}"
-        elif answer == best:
-            ok, message = True, f"correct: {best} ({table})"
-        else:
-            ok, message = False, (f"not quite: {answer!r} is not the most accurate (average test_acc over each "
-                                  "model's seeds)")
-    elif number == 5:
-        per_epoch = 50_000 // 256  # the training loader drops the last partial batch
-        expected = (per_epoch, per_epoch * PRESETS["cpu"]["epochs"])
-        if not isinstance(answer, tuple) or len(answer) != 2:
-            ok, message = False, f"expected a pair (steps per epoch, steps in the run), got {answer!r}"
-        elif tuple(answer) == expected:
-            ok, message = True, (f"correct: {expected[0]} steps per epoch, {expected[1]:,} in all: half the steps of "
-                                 "batch 128, each on twice the images")
-        else:
-            ok, message = False, f"not quite: {answer} (steps per epoch = 50,000 // batch size, drop the remainder)"
+            ok, message = False, "not quite: which layers of such a block mix tokens when both predictors are static?"
+    elif number == 4:
+        correct = f"{expected:.3g} of full brightness — visible, yet 1e-10 of the peak"
+        ok, message = check_number(answer, expected, integer=False, rel_tol=1e-3, correct=correct)
     else:
-        expected = _no_decay_count()
-        correct = f"{expected:,} parameters, all in norms, biases and other 1-D tensors"
-        ok, message = check_number(answer, expected, integer=True, correct=correct, answer_format=",")
+        ok, message = check_number(answer, expected, integer=True)
     return report(number, ok, message)

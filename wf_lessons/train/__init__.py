@@ -1,6 +1,6 @@
 """Training on CIFAR-10: one pipeline for WeightFormer and DeiT, so that their comparison is fair.
 
-The recipe (chapter 06 explains every piece): the whole split on the device, augmented there with batched tensor
+The recipe (chapter 07 explains every piece): the whole split on the device, augmented there with batched tensor
 ops (random crop + flip from :mod:`wf_lessons.data`; RandAugment, random erasing, mixup/CutMix from
 :mod:`wf_lessons.augment`, each switchable); cross-entropy with label smoothing; AdamW without weight decay on
 norms, biases and other 1-D parameters; linear warm-up then cosine decay, per iteration; gradient clipping;

@@ -84,13 +84,13 @@ DEFAULTS: dict[str, Any] = {
 #: (width 64, depth 4, blocks 1 and 3 dynamic) for 2 epochs, about 2 minutes on one thread, so that 12 variants x 3
 #: seeds fit in one working session on two cores.
 #:
-#: ``controls-cpu`` and ``controls-short-cpu``: chapter 07's controlled study (:mod:`wf_lessons.ablate`) on the
+#: ``controls-cpu`` and ``controls-short-cpu``: chapter 08's controlled study (:mod:`wf_lessons.ablate`) on the
 #: ``cpu`` preset's network, 15 and 2 epochs: 5,000 training images held out as a validation split (curves,
 #: learning-rate choice), the test set evaluated once at the end; bf16 autocast fixed (not measured per run), so
 #: that compared runs differ in nothing but their variant. The learning rate is set per run by the study.
 #: ``controls-long-cpu`` (30 epochs) and ``controls-grid16-cpu`` (patch 2: a 16×16 token grid, ``wf-cifar-cpu-p2``)
 #: are its two regimes where global modelling should matter more, each one change from ``controls-cpu``.
-#: ``study-gpu``: chapter 07's GPU study (:mod:`wf_lessons.gpu_study`): ``controls-long-cpu``'s recipe (30 epochs)
+#: ``study-gpu``: chapter 08's GPU study (:mod:`wf_lessons.gpu_study`): ``controls-long-cpu``'s recipe (30 epochs)
 #: on one GPU, in the precision the GPU chooses; sized by estimate to about 30 minutes on one H100.
 #: What the CPU presets share: short schedules on small models that underfit, so no heavy regularisation.
 _CPU_RECIPE: dict[str, Any] = {
@@ -118,7 +118,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                           "val_images": 5000, "eval_per_class": 0, "precision": "bf16"},
     "controls-grid16-cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu-p2", "epochs": 15, "warmup_epochs": 1.0,
                             "val_images": 5000, "eval_per_class": 0, "precision": "bf16"},
-    # chapter 07's GPU study (wf_lessons.gpu_study): controls-long-cpu's 30 epochs on a GPU, in its precision
+    # chapter 08's GPU study (wf_lessons.gpu_study): controls-long-cpu's 30 epochs on a GPU, in its precision
     "study-gpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 30, "warmup_epochs": 1.0, "val_images": 5000,
                   "eval_per_class": 0, "precision": None, "threads": 0},
     "gpu": {

@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 06 · Training a small WeightFormer on CIFAR-10, side by side with DeiT
+# # 07 · Training a small WeightFormer on CIFAR-10, side by side with DeiT
 #
-# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/06_training_on_cifar10.ipynb) (its first code cell installs the course there)
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/07_training_on_cifar10.ipynb) (its first code cell installs the course there)
 #
 # Chapters 01–04 built WeightFormer and its DeiT-style baseline. This chapter trains them from scratch on CIFAR-10
 # with one pipeline for both: the two models of a pair get the same data, augmentations, recipe, number of epochs
@@ -440,7 +440,7 @@ prediction_7 = None  # your guess: "wf-cifar-cpu", "all-static" or "deit-cifar-c
 # Each ends by printing one line such as `test_acc=... epochs=... wall_s=...`; `--resume` continues an interrupted
 # run from its last checkpoint, exactly. The cell below reads every training log it finds and prints, for each, the
 # command that made it. At the time of writing the `quick-cpu` and `cpu` logs are committed (the `cpu` preset, 15
-# epochs on one thread, also trained the all-static network that chapter 07 starts from; `quick-cpu` ran once with the
+# epochs on one thread, also trained the all-static network that chapter 08 starts from; `quick-cpu` ran once with the
 # precision its start-up measurement chose, bf16 on this machine, and once forced to float32 with `--no-bf16`,
 # which is what the measurement picks on a CPU where bf16 is slower): **the `gpu` runs have not been
 # made yet** (no GPU was available), and the cell says so until their logs exist; then it plots them too.
@@ -637,7 +637,7 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 # the DeiT `deit-cifar-cpu` 69.88–71.24% (section 4's committed logs): at this scale both convolutional networks
 # beat the DeiT. The all-static network is ahead of the WeightFormer, but it is not the same network without
 # prediction (no `norm1` overwrite, another kernel initialisation, 23% fewer parameters, faster steps), and these
-# runs chose nothing on held-out data; chapter 07 takes the gap apart with controls that each change one thing.
+# runs chose nothing on held-out data; chapter 08 takes the gap apart with controls that each change one thing.
 # The `gpu` runs of the ≈5M-parameter models are pending.
 #
 # - The whole of CIFAR-10 fits on the device as uint8 tensors; batches are cut, cropped, flipped, RandAugmented,
@@ -656,7 +656,7 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 # ## Exercises
 #
 # Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
-# and a cell that checks it with `ch06.check_exercise(number, answer)`.
+# and a cell that checks it with `ch07.check_exercise(number, answer)`.
 #
 # 1. How many optimizer steps does the `gpu` preset take in a whole run on the 50,000 training images, and how
 #    many of them are warm-up? Answer with a pair `(total, warmup)`, from `train.PRESETS["gpu"]` and what section 2.1
@@ -681,14 +681,14 @@ print("two images get different kernels:", not torch.allclose(block0["dwc"][0], 
 #    `dynamic_blocks=()`) or `"deit-cifar-cpu"`.
 
 # %%
-from wf_lessons.exercises import ch06
+from wf_lessons.exercises import ch07
 
 # %% tags=["solution"]
 # hint: the loader drops the last partial batch: 50,000 // batch_size steps per epoch; warm-up is warmup_epochs of them
 answer_1 = (steps_per_epoch * preset["epochs"], round(preset["warmup_epochs"] * steps_per_epoch))
 
 # %% tags=["nbval-check-output"]
-ch06.check_exercise(1, answer_1)
+ch07.check_exercise(1, answer_1)
 
 # %% tags=["solution"]
 # hint: the best prediction is the smoothed target itself; the loss is then that target's entropy
@@ -697,7 +697,7 @@ p_true, p_other = 1 - eps + eps / 10, eps / 10
 answer_2 = -(p_true * math.log(p_true) + 9 * p_other * math.log(p_other))
 
 # %% tags=["nbval-check-output"]
-ch06.check_exercise(2, answer_2)
+ch07.check_exercise(2, answer_2)
 
 # %% tags=["solution"]
 # hint: in eval mode, average the logits of the batch and of the batch mirrored left-right (images.flip(-1))
@@ -710,7 +710,7 @@ def flip_tta_logits(model, images):
 answer_3 = flip_tta_logits
 
 # %% tags=["nbval-check-output"]
-ch06.check_exercise(3, answer_3)
+ch07.check_exercise(3, answer_3)
 
 # %% tags=["solution"]
 # hint: train.build_optimizer returns two parameter groups; sum numel() over the one without weight decay
@@ -719,7 +719,7 @@ _, no_decay = train.build_optimizer(build_model("wf-cifar"), 1e-3, 0.05).param_g
 answer_4 = sum(p.numel() for p in no_decay["params"])
 
 # %% tags=["nbval-check-output"]
-ch06.check_exercise(4, answer_4)
+ch07.check_exercise(4, answer_4)
 
 # %% tags=["solution"]
 # hint: len(data.DeviceLoader(train_images, train_labels, 256, train=True)) is the number of steps per epoch
@@ -729,7 +729,7 @@ print(answer_5, "against", (len(train_images) // 128, len(train_images) // 128 *
       "at batch 128")
 
 # %% tags=["nbval-check-output"]
-ch06.check_exercise(5, answer_5)
+ch07.check_exercise(5, answer_5)
 
 # %% tags=["solution", "build"]
 # hint: warm-up: (step + 1) / warmup_steps; then progress p from 0 to 1 over the rest, min + (1 - min)·(1 + cos πp)/2
@@ -743,7 +743,7 @@ def lr_factor(step, total_steps, warmup_steps, min_ratio):
 answer_6 = lr_factor
 
 # %% tags=["nbval-check-output"]
-ch06.check_exercise(6, answer_6)
+ch07.check_exercise(6, answer_6)
 
 # %% tags=["solution"]
 # hint: group the cpu-preset logs by model (an override dynamic_blocks=[] is the all-static control), average test_acc
@@ -757,8 +757,8 @@ for name, mean in means.items():
 answer_7 = max(means, key=means.get)
 
 # %% tags=["nbval-check-output"]
-ch06.check_prediction(7, prediction_7)
-ch06.check_exercise(7, answer_7)
+ch07.check_prediction(7, prediction_7)
+ch07.check_exercise(7, answer_7)
 
 # %% [markdown]
 # ## References

@@ -1,13 +1,13 @@
 # %% [markdown]
-# # 07 · Does predicting weights help? A fair ablation on CIFAR-10
+# # 08 · Does predicting weights help? A fair ablation on CIFAR-10
 #
-# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/07_which_predictor_matters.ipynb) (its first code cell installs the course there)
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/08_which_predictor_matters.ipynb) (its first code cell installs the course there)
 #
-# Chapters 02–05 built WeightFormer's weight predictors and showed what they can do; chapter 06 trained one. None
+# Chapters 02–06 built WeightFormer's weight predictors and showed what they can do; chapter 07 trained one. None
 # of that says whether **predicting weights helps**. This chapter answers that question the way a careful paper
 # would, and on the way teaches how to run an ablation that can be trusted.
 #
-# The course's first answer was a comparison of chapter 06's `cpu` preset: the WeightFormer `wf-cifar-cpu` against
+# The course's first answer was a comparison of chapter 07's `cpu` preset: the WeightFormer `wf-cifar-cpu` against
 # "the same network with every block static", with the static network ahead by about three points after 15 epochs.
 # Read carefully, that comparison is not fair. The two networks differ in much more than prediction:
 #
@@ -115,7 +115,7 @@ for block, r in prediction_norm_ratios(released, images).items():
 #
 # ## 3. Controls that each change one thing
 #
-# Each control is an ordinary training run of chapter 06 with `build_model` overrides (`ablate.CONTROLS`):
+# Each control is an ordinary training run of chapter 07 with `build_model` overrides (`ablate.CONTROLS`):
 
 # %% tags=["nbval-check-output"]
 for name, (family, overrides, what) in ablate.CONTROLS.items():
@@ -491,7 +491,7 @@ else:
 #
 # What would change the verdict, and why each is plausible:
 #
-# - **A larger token grid.** With 64 tokens, three 3×3 convolutions already cover the image (chapter 05), so a
+# - **A larger token grid.** With 64 tokens, three 3×3 convolutions already cover the image (chapter 06), so a
 #   global view is cheap to get without prediction. At patch 2 (a 16×16 grid) the static receptive field no
 #   longer covers the image; prediction, whose view is global from the first layer, has more to add.
 # - **A longer schedule or a larger model.** Predictors have more parameters to learn; a model that underfits
@@ -556,12 +556,12 @@ else:
 # ## Exercises
 #
 # Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
-# and a cell that checks it with `wf_lessons.exercises.ch07.check_exercise`.
+# and a cell that checks it with `wf_lessons.exercises.ch08.check_exercise`.
 #
 # 1. **Predict, then measure** (you wrote your prediction before "Reliance"; the check says how it fared).
 #    From the run log of the released network trained at the CPU recipe's rate (`ablate.run_name(PRESET,
 #    "released", 0, 3e-3)`), compute the drop in validation accuracy, in points, when its predictions are off.
-# 2. **Build the statistics.** For chapter 06's `cpu` preset (3 seeds, `train-wf-cifar-cpu-cpu-seed<k>` and
+# 2. **Build the statistics.** For chapter 07's `cpu` preset (3 seeds, `train-wf-cifar-cpu-cpu-seed<k>` and
 #    `train-wf-cifar-cpu-all-static-cpu-seed<k>`), compute the 95% confidence interval of the mean paired
 #    difference WeightFormer minus all-static network, in points, with `scipy.stats` — a `(low, high)` tuple.
 # 3. **Build a zero start.** Write `zero_start(layer)` that makes a `BilateralDynLinear`'s prediction `Ŵ` exactly
@@ -570,7 +570,7 @@ else:
 #    `wf-cifar-cpu`, compared with the same model whose dynamic blocks use `linear_predictor="static"`?
 
 # %%
-from wf_lessons.exercises import ch07
+from wf_lessons.exercises import ch08
 
 # %% tags=["solution"]
 # hint: runlog.read(name) gives the log; its "val_acc" and "val_acc_predictions_off" are fractions
@@ -579,8 +579,8 @@ answer_1 = 100 * (log["val_acc"] - log["val_acc_predictions_off"])
 print(f"{answer_1:.2f} points")
 
 # %% tags=["nbval-check-output"]
-ch07.check_prediction(1, prediction_1)
-ch07.check_exercise(1, answer_1)
+ch08.check_prediction(1, prediction_1)
+ch08.check_exercise(1, answer_1)
 
 # %% tags=["solution", "build"]
 # hint: scipy.stats.ttest_1samp(differences, 0).confidence_interval(0.95) (or ttest_rel on the two lists)
@@ -593,7 +593,7 @@ answer_2 = (interval.low, interval.high)
 print(f"[{answer_2[0]:+.2f}, {answer_2[1]:+.2f}] points")
 
 # %% tags=["nbval-check-output"]
-ch07.check_exercise(2, answer_2)
+ch08.check_exercise(2, answer_2)
 
 # %% tags=["solution", "build"]
 # hint: Ŵ is built from Kᵀ·V; V = SiLU(U_v)·W2. Zero W2 in place, under torch.no_grad()
@@ -606,7 +606,7 @@ def zero_start(layer):
 answer_3 = zero_start
 
 # %% tags=["nbval-check-output"]
-ch07.check_exercise(3, answer_3)
+ch08.check_exercise(3, answer_3)
 
 # %% tags=["solution"]
 # hint: count_parameters(build_model("wf-cifar-cpu", linear_predictor=...)) for "bilateral" and "static"
@@ -615,7 +615,7 @@ answer_4 = count_parameters(build_model("wf-cifar-cpu")) - count_parameters(
 print(f"{answer_4:,} parameters")
 
 # %% tags=["nbval-check-output"]
-ch07.check_exercise(4, answer_4)
+ch08.check_exercise(4, answer_4)
 
 # %% [markdown]
 # ## References

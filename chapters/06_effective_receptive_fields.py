@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 05 · Effective receptive fields: does a predicted weight see the whole image?
+# # 06 · Effective receptive fields: does a predicted weight see the whole image?
 #
-# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/05_effective_receptive_fields.ipynb) (its first code cell installs the course there)
+# [Open in Colab](https://colab.research.google.com/github/wf-lessons/wf-lessons/blob/main/chapters/06_effective_receptive_fields.ipynb) (its first code cell installs the course there)
 #
 # A WeightFormer has no attention. Its only spatial operation is a 3×3 depthwise convolution per block, so an
 # *ordinary* network built like it sees, after `depth` blocks, a square of `2·depth + 1` tokens and nothing more.
@@ -288,7 +288,7 @@ for label in [label for label in ZOO if label.startswith(("lin ", "dwc "))]:
 # ## 5. After training
 #
 # Fig. 3's second row shows the same models after training. The course ships three trained models with the package
-# (`wf_lessons.pretrained`, chapter 07 tells how they were made): the `released` WeightFormer, its all-static
+# (`wf_lessons.pretrained`, chapter 08 tells how they were made): the `released` WeightFormer, its all-static
 # control and the same-size DeiT, each trained for 15 epochs on the whole CIFAR-10 training set on one CPU thread
 # (the `cpu` preset of `wf_lessons.train`). They load in a second; nothing is trained here. The other columns of
 # section 4 have no trained model, so the figure below shows these three only, before and after training.
@@ -366,7 +366,7 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 #   with the numbers.
 # - *Sensitivity is not use.* The ERF is the gradient of one token at one point, for a few images: it says the
 #   output would move if far pixels moved, not that the model's accuracy relies on far pixels. Whether global
-#   context helps is a question for accuracy (chapters 06 and 07), not for this figure.
+#   context helps is a question for accuracy (chapters 07 and 08), not for this figure.
 # - *Half the gradient is thrown away.* The reference method keeps only the positive part of the gradient (a ReLU
 #   per pixel, colour channel and image, before the sum over colours and the mean over images). Where the gradient
 #   is negative, brightening the pixel *lowers* the central output, and that adds nothing to the map: a region whose
@@ -405,12 +405,12 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 # - The numbers differ by orders of magnitude between predictors at initialisation: the dynamic linear layers
 #   start almost static, the dynamic DWC layers start mostly predicted. The `x^0.2` display hides this.
 # - Non-zero is not useful, and sensitivity is not use: the ERF shows that global paths exist, not that the model
-#   needs them. Accuracy, in chapters 06 and 07, answers that.
+#   needs them. Accuracy, in chapters 07 and 08, answers that.
 #
 # ## Exercises
 #
 # Each exercise has a cell that computes the answer (a stub with a hint in the student copy, `chapters/student/`)
-# and a cell that checks it with `wf_lessons.exercises.ch05.check_exercise`.
+# and a cell that checks it with `wf_lessons.exercises.ch06.check_exercise`.
 #
 # 1. The all-static `wf-cifar` model (depth 13, patch 2) on 128×128 images: how many pixels wide is the
 #    theoretical receptive field of the central output token? (Pencil and paper first.)
@@ -435,7 +435,7 @@ print("share shrank during training:", ", ".join(shrank) or "none")
 #    model's over the linear model's) on the random images `images_toy` of section 2.
 
 # %%
-from wf_lessons.exercises import ch05
+from wf_lessons.exercises import ch06
 
 # %% tags=["solution"]
 # hint: erf.theoretical_rf_box(model, (128, 128)) of build_model("wf-cifar", dynamic_blocks=()); or count tokens
@@ -444,7 +444,7 @@ static_wf = build_model("wf-cifar", dynamic_blocks=())
 answer_1 = erf.theoretical_rf_box(static_wf, (128, 128)).size[0]
 
 # %% tags=["nbval-check-output"]
-ch05.check_exercise(1, answer_1)
+ch06.check_exercise(1, answer_1)
 
 # %% tags=["solution"]
 # hint: each static block widens the box by one token on each side; the centre of the 64-token grid is token 32
@@ -456,7 +456,7 @@ deep_static = WeightFormer(img_size=128, patch_size=2, embed_dim=8, depth=answer
 print("depth", answer_2, "box", erf.theoretical_rf_box(deep_static, (128, 128)))
 
 # %% tags=["nbval-check-output"]
-ch05.check_exercise(2, answer_2)
+ch06.check_exercise(2, answer_2)
 
 # %% tags=["solution"]
 # hint: build it small (embed_dim 16, depth 3), then erf.outside_share(erf.effective_receptive_field(m, images_toy), m)
@@ -469,14 +469,14 @@ raw = erf.effective_receptive_field(both_static, images_toy)
 answer_3 = erf.outside_share(raw, both_static) == 0.0
 
 # %% tags=["nbval-check-output"]
-ch05.check_exercise(3, answer_3)
+ch06.check_exercise(3, answer_3)
 
 # %% tags=["solution"]
 # hint: the display is (x / max) ** 0.2; erf.display_map does it
 answer_4 = erf.display_map(torch.tensor([[1e-10, 1.0]]))[0, 0].item()  # (1e-10)^0.2 = 1e-2
 
 # %% tags=["nbval-check-output"]
-ch05.check_exercise(4, answer_4)
+ch06.check_exercise(4, answer_4)
 
 # %% tags=["solution", "build"]
 # hint: x = images.detach().requires_grad_(True); F = model.forward_features(x); score = F[:, :, h // 2, w // 2]...
@@ -492,7 +492,7 @@ def erf_map(model, images):
 answer_5 = erf_map
 
 # %% tags=["nbval-check-output"]
-ch05.check_exercise(5, answer_5)
+ch06.check_exercise(5, answer_5)
 
 # %% tags=["solution"]
 # hint: erf.outside_share(erf.effective_receptive_field(model, images_toy), model) for each of the two models
@@ -506,8 +506,8 @@ answer_6 = toy_shares["dwc"] / toy_shares["linear"]
 print({kind: f"{share:.2e}" for kind, share in toy_shares.items()}, f"ratio {answer_6:.2e}")
 
 # %% tags=["nbval-check-output"]
-ch05.check_prediction(6, prediction_6)
-ch05.check_exercise(6, answer_6)
+ch06.check_prediction(6, prediction_6)
+ch06.check_exercise(6, answer_6)
 
 # %% [markdown]
 # ## References
