@@ -160,10 +160,10 @@ def prenorm_block(block, x, hw):
 
 # %% [markdown]
 # A LayerNorm removes each token's mean and scale: `LN(a·x + b) = LN(x)` for a per-token scale a > 0 and a
-# per-token offset b added to every channel (up to LayerNorm's tiny eps). After
-# `x = LN1(x)` nothing downstream can tell what scale or offset each token had when it entered the block. So the
-# reference dynamic block gives *the same output* when its input tokens are rescaled and shifted; the pre-norm
-# block does not, because its stream still carries them. A static block, which has no `norm1`, does not either:
+# per-token offset b added to every channel (up to LayerNorm's tiny eps). After `x = LN1(x)` nothing downstream can
+# tell what scale or offset each token had, so the reference dynamic block gives *the same output* when its input
+# tokens are rescaled and shifted; the pre-norm block does not (its stream still carries them), nor does a static
+# block, which has no `norm1`:
 
 # %% tags=["nbval-check-output"]
 scale = 1 + 4 * torch.rand(2, N, 1, generator=torch.Generator().manual_seed(2))  # per-token scales in (1, 5)
@@ -171,9 +171,8 @@ shift = torch.randn(2, N, 1, generator=torch.Generator().manual_seed(3))  # per-
 moved = tokens * scale + shift
 
 
-def max_change(fn):
-    with torch.no_grad():
-        return (fn(moved) - fn(tokens)).abs().max().item()
+def max_change(fn):  # the largest change of fn's output when the tokens are moved
+    return (fn(moved) - fn(tokens)).abs().max().item()
 
 
 print("reference dynamic block, output unchanged (max |Δ| < 1e-4):",
@@ -278,10 +277,9 @@ print("wf-cifar-quick, every block dynamic:", pattern(build_model("wf-cifar-quic
 # ### Quirk 3: drop-path on the MLP branch only
 #
 # Stochastic depth (`torchvision.ops.StochasticDepth`, "drop-path") randomly skips a residual branch for whole
-# samples during training. A DeiT block applies it to both branches; the reference WeightFormer block only to the
-# MLP branch: the convolution branch is never dropped. The rate ramps linearly over depth from 0 to the model's
-# `drop_path`. With rate 1 every sample's MLP branch is dropped in training mode, so the block's output is exactly
-# the stream after its convolution branch:
+# samples during training. A DeiT block applies it to both branches, the reference WeightFormer block only to the
+# MLP branch; the rate ramps linearly over depth from 0 to the model's `drop_path`. With rate 1 every sample's MLP
+# branch is dropped in training mode, so the block's output is exactly the stream after its convolution branch:
 
 # %% tags=["nbval-check-output"]
 print("drop-path rates of wf-cifar-quick with drop_path=0.2:",
@@ -357,8 +355,7 @@ for i, w in weights.items():
 # The attention baseline `ViT` (DeiT-style, `models.ViT`) shares the stem and the pooled head; its blocks are the
 # textbook pre-norm transformer blocks, with softmax attention (`scaled_dot_product_attention`); chapter 05 shows
 # one and compares what the two families cost.
-
-# %% [markdown]
+#
 # **Predict first (exercise 4).** Before you read section 4: WFM-B is WFM-S run on 448-px images instead of
 # 224-px ones, so it sees 28×28 = 784 tokens instead of 14×14 = 196, four times as many. How many more parameters
 # does it have: the **same** number, **a few percent** more, or about **4x** as many? Think of which of the
@@ -391,8 +388,7 @@ del model  # the ImageNet-sized weights are not needed again
 # WFM-S and WFM-B have the same count: no weight of a WeightFormer depends on the number of tokens (no position
 # embedding, quirk 4; every static or predicted weight has a size set by the width C). Chapter 05 counts where the
 # parameters sit and what each model costs in FLOPs.
-
-# %% [markdown]
+#
 # ## 5. The course's CIFAR-10 models
 #
 # ImageNet-sized models cannot be trained on one GPU in a course; chapter 07 trains on CIFAR-10 (32×32 images).
@@ -461,9 +457,8 @@ for name, model in cifar_models.items():
 # reference's, a checkpoint maps onto them key for key: `load_reference_state_dict(model, checkpoint)` accepts the
 # bare state dict or the `{"model": state_dict, ...}` wrapper the reference training saves, checks every key and
 # shape, and loads. No machine building this course can download the checkpoints, so we show it on a
-# **synthetic** checkpoint: random tensors under the official keys, written here from the key list in the
-# [paper notes](paper_notes.md) ("Checkpoint layout")
-# (independently of the course's model), for the small `wf-cifar-quick` shape.
+# **synthetic** checkpoint: random tensors under the official keys, written here from the key list in the [paper
+# notes](paper_notes.md) ("Checkpoint layout"), independently of the course's model, for the `wf-cifar-quick` shape.
 
 # %%
 def official_layout(c, depth, patch, classes):
@@ -563,8 +558,7 @@ print("into wfm-t: loaded", type(wfm_t_model).__name__, f"({count_parameters(wfm
 #
 # (Training scripts in the Swin/DeiT family may also store their configuration object in the file; then
 # `weights_only=True` refuses it, and `weights_only=False` is safe only for a file you trust.)
-
-# %% [markdown]
+#
 # ## Summary
 #
 # **Main result:** the course's WeightFormer reproduces the reference architecture with its quirks: WFM-T/S/B have
