@@ -26,15 +26,17 @@
 # here is the same in quick mode and in a full run.
 
 # %% tags=["setup"]
-# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
-# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+# Colab, or a Python without the course: clone the course (its committed run logs come with it), install it, fetch
+# CIFAR-10 and use quick mode unless there is a CUDA GPU. In the course's own environment this cell does nothing.
 import importlib.util
 import os
 import sys
 
 if importlib.util.find_spec("wf_lessons") is None:
-    # %pip install --quiet "wf-lessons @ git+https://github.com/wf-lessons/wf-lessons"
+    # !git clone --quiet --depth 1 https://github.com/wf-lessons/wf-lessons wf-lessons
+    # %pip install --quiet ./wf-lessons
     # !{sys.executable} -m wf_lessons.data prepare
+    os.environ.setdefault("WF_RUNS_DIR", os.path.abspath("wf-lessons/data/runs"))
     import torch
 
     os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")

@@ -2,8 +2,9 @@
 of ``wf_lessons.notebooks.colab_setup_source`` made from ``[project.urls] Repository`` in pyproject.toml.
 
 In the course's own environment the setup cell does nothing (nbval and ``make chapters`` run it there); where
-``wf_lessons`` cannot be found (Colab) it runs one ``%pip install`` from the repository, fetches CIFAR-10 with
-``python -m wf_lessons.data prepare`` and sets ``WF_QUICK=1`` when there is no CUDA GPU. The tests run it in an
+``wf_lessons`` cannot be found (Colab) it clones the repository (the committed run logs come with it: ``WF_RUNS_DIR``),
+runs one ``%pip install`` of the clone, fetches CIFAR-10 with ``python -m wf_lessons.data prepare`` and sets
+``WF_QUICK=1`` when there is no CUDA GPU. The tests run it in an
 IPython shell, with the magics recorded instead of run.
 """
 
@@ -41,7 +42,7 @@ def test_notebook_holds_the_magics_and_the_setup_cell_printed_nothing(source):
     notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
     setup = next(c for c in notebook.cells if c.cell_type == "code")
     assert setup.source.strip() == notebooks.colab_setup_source().strip()
-    assert "\n    %pip install" in setup.source and "\n    !" in setup.source
+    assert "\n    %pip install" in setup.source and "\n    !git clone" in setup.source
     assert setup.outputs == [], f"{source.name}: the setup cell printed {setup.outputs}"
     link = notebooks.colab_url(f"chapters/{source.with_suffix('.ipynb').name}")
     assert f"]({link})" in notebook.cells[0].source
@@ -58,7 +59,15 @@ def test_colab_problems_name_what_to_change(tmp_path):
     assert not notebooks.write_colab(copy, repository=other), "a second write changes nothing"
     text = copy.read_text(encoding="utf-8")
     assert text.count("[Open in Colab](") == 1 and text.count('tags=["setup"]') == 1
-    assert "git+https://github.com/someone/elsewhere" in text
+    assert "git clone --quiet --depth 1 https://github.com/someone/elsewhere wf-lessons" in text
+
+
+def _unset(monkeypatch, *names):
+    """Unset environment variables, restored afterwards also when they were unset before (``delenv`` alone records
+    nothing then, and a value the setup cell sets would leak into later tests)."""
+    for name in names:
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -77,8 +86,9 @@ def shell():
 
 @pytest.mark.parametrize("preset", [None, "0", "1"])
 def test_setup_cell_does_nothing_in_the_course_environment(shell, monkeypatch, capsys, preset):
+    _unset(monkeypatch, "WF_RUNS_DIR")
     if preset is None:
-        monkeypatch.delenv("WF_QUICK", raising=False)
+        _unset(monkeypatch, "WF_QUICK")
     else:
         monkeypatch.setenv("WF_QUICK", preset)
     result = shell.run_cell(notebooks.colab_setup_source())
@@ -86,7 +96,7 @@ def test_setup_cell_does_nothing_in_the_course_environment(shell, monkeypatch, c
     assert shell.calls == []
     assert capsys.readouterr().out == ""
 
-    assert os.environ.get("WF_QUICK") == preset
+    assert os.environ.get("WF_QUICK") == preset and "WF_RUNS_DIR" not in os.environ
 
 
 @pytest.mark.parametrize("cuda, expected", [(False, "1"), (True, "0")])
@@ -94,23 +104,25 @@ def test_setup_cell_installs_the_course_where_it_is_missing(shell, monkeypatch, 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wf_lessons" else real(name, *a))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.delenv("WF_QUICK", raising=False)
+    _unset(monkeypatch, "WF_QUICK", "WF_RUNS_DIR")
     result = shell.run_cell(notebooks.colab_setup_source())
     assert result.success, result.error_in_exec
     url = notebooks.repository_url()
     assert [(kind, shell.var_expand(cmd)) for kind, cmd in shell.calls] == [
-        ("%pip", f'install --quiet "wf-lessons @ git+{url}"'),
+        ("!", f"git clone --quiet --depth 1 {url} wf-lessons"),
+        ("%pip", "install --quiet ./wf-lessons"),
         ("!", f"{sys.executable} -m wf_lessons.data prepare"),
     ]
+    assert os.environ["WF_RUNS_DIR"] == os.path.abspath("wf-lessons/data/runs")
 
     assert os.environ["WF_QUICK"] == expected
 
 
-def test_an_explicit_quick_mode_wins_on_colab(shell, monkeypatch):
+def test_an_explicit_quick_mode_and_runs_folder_win_on_colab(shell, monkeypatch, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wf_lessons" else real(name, *a))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setenv("WF_QUICK", "1")
+    monkeypatch.setenv("WF_RUNS_DIR", str(tmp_path))
     assert shell.run_cell(notebooks.colab_setup_source()).success
-
-    assert os.environ["WF_QUICK"] == "1"
+    assert os.environ["WF_QUICK"] == "1" and os.environ["WF_RUNS_DIR"] == str(tmp_path)

@@ -20,11 +20,11 @@ copy, also one without solution cells (then it equals the instructor's edition).
 the ``.py`` its notebook was rendered from, like the instructor's edition.
 
 Every chapter opens in Colab: its title cell carries an "Open in Colab" link and its first code cell (tagged
-``setup``, :func:`colab_setup_source`) installs the course, fetches CIFAR-10 and picks quick mode where the package is
-missing, and does nothing in the course's own environment. Both are made from ``[project.urls] Repository`` in
-``pyproject.toml`` (:func:`repository_url`); after changing it, ``python -m wf_lessons.notebooks colab`` rewrites them
-in every chapter source (then ``make chapters``, ``make student``). :func:`colab_problems` reports a chapter whose
-link or setup cell does not match.
+``setup``, :func:`colab_setup_source`) clones and installs the course, fetches CIFAR-10 and picks quick mode where
+the package is missing, and does nothing in the course's own environment. Both are made from ``[project.urls]
+Repository`` in ``pyproject.toml`` (:func:`repository_url`); after changing it, ``python -m wf_lessons.notebooks
+colab`` rewrites them in every chapter source (then ``make chapters``, ``make student``). :func:`colab_problems`
+reports a chapter whose link or setup cell does not match.
 """
 
 from __future__ import annotations
@@ -137,20 +137,24 @@ def colab_link(py_path: Path, repository: str | None = None) -> str:
 
 
 def colab_setup_source(repository: str | None = None) -> str:
-    """The first code cell of every chapter: on Colab, or in any Python without ``wf_lessons``, it installs the course
-    from ``repository`` with one ``%pip`` line, fetches CIFAR-10 and sets ``WF_QUICK=1`` unless a CUDA GPU is there
-    (an explicit ``WF_QUICK`` wins); in the course's own environment it does nothing and prints nothing."""
+    """The first code cell of every chapter: on Colab, or in any Python without ``wf_lessons``, it clones
+    ``repository`` (for the committed run logs that chapters 05, 07 and 08 read: ``WF_RUNS_DIR`` points at the
+    clone's ``data/runs``), installs the course from the clone with one ``%pip`` line, fetches CIFAR-10 and sets
+    ``WF_QUICK=1`` unless a CUDA GPU is there (an explicit ``WF_QUICK`` or ``WF_RUNS_DIR`` wins); in the course's own
+    environment it does nothing and prints nothing."""
     repository = repository or repository_url()
     return f"""\
-# Colab, or a Python without the course: install it from its repository, fetch CIFAR-10 and use quick mode unless
-# there is a CUDA GPU. In the course's own environment (`make lab`) this cell does nothing.
+# Colab, or a Python without the course: clone the course (its committed run logs come with it), install it, fetch
+# CIFAR-10 and use quick mode unless there is a CUDA GPU. In the course's own environment this cell does nothing.
 import importlib.util
 import os
 import sys
 
 if importlib.util.find_spec("wf_lessons") is None:
-    %pip install --quiet "wf-lessons @ git+{repository}"
+    !git clone --quiet --depth 1 {repository} wf-lessons
+    %pip install --quiet ./wf-lessons
     !{{sys.executable}} -m wf_lessons.data prepare
+    os.environ.setdefault("WF_RUNS_DIR", os.path.abspath("wf-lessons/data/runs"))
     import torch
 
     os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")"""
