@@ -21,9 +21,8 @@
 # 5. load weights in the official checkpoint layout (a synthetic checkpoint here) and read the error a mismatched
 #    checkpoint gives.
 #
-# Everything reusable lives in `wf_lessons.models`. Symbols follow the course's
-# [notation table](paper_notes.md#notation) (N tokens on an H×W grid, C channels, p the patch size). Everything
-# here is the same in quick mode and in a full run.
+# Everything reusable lives in `wf_lessons.models`; symbols follow the [notation table](paper_notes.md#notation) (N
+# tokens on an H×W grid, C channels, p the patch size); everything is the same in quick mode and in a full run.
 
 # %% tags=["setup"]
 # Colab, or a Python without the course: clone the course (its committed run logs come with it), install it, fetch
@@ -177,12 +176,10 @@ def max_change(fn):  # the largest change of fn's output when the tokens are mov
     return (fn(moved) - fn(tokens)).abs().max().item()
 
 
-print("reference dynamic block, output unchanged (max |Δ| < 1e-4):",
-      max_change(lambda t: dynamic_block(t, HW)) < 1e-4)
-print("pre-norm dynamic block,  output unchanged (max |Δ| < 1e-4):",
-      max_change(lambda t: prenorm_block(dynamic_block, t, HW)) < 1e-4)
-print("static block,            output unchanged (max |Δ| < 1e-4):",
-      max_change(lambda t: static_block(t, HW)) < 1e-4)
+for label, fn in (("reference dynamic block,", lambda t: dynamic_block(t, HW)),
+                  ("pre-norm dynamic block, ", lambda t: prenorm_block(dynamic_block, t, HW)),
+                  ("static block,           ", lambda t: static_block(t, HW))):
+    print(label, "output unchanged (max |Δ| < 1e-4):", max_change(fn) < 1e-4)
 
 # %% [markdown]
 # Why it matters:
@@ -403,8 +400,6 @@ del model  # the ImageNet-sized weights are not needed again
 # %% tags=["nbval-check-output"]
 wf_kwargs = models.CONFIGS["wf-cifar"][1]
 deit_kwargs = models.CONFIGS["deit-cifar"][1]
-print("wf-cifar:", wf_kwargs)
-print("deit-cifar:", deit_kwargs)
 width = wf_kwargs["embed_dim"]
 # stem, final norm and head: a one-block model (its block 0 is static) minus that block
 wf_base = count_parameters(WeightFormer(**{**wf_kwargs, "depth": 1})) - count_parameters(WeightFormerBlock(width))
@@ -420,7 +415,7 @@ def wf_params(depth):
     return wf_base + n_dyn * wf_dynamic + (depth - n_dyn) * wf_static
 
 
-print(f"\n{'depth':>5} | {'dynamic':>7} | {'wf params':>10} | {'deit params':>11}")
+print(f"{'depth':>5} | {'dynamic':>7} | {'wf params':>10} | {'deit params':>11}")
 for depth in range(8, 17):
     print(f"{depth:>5} | {len(reference_dynamic_blocks(depth)):>7} | {wf_params(depth):>10,} | "
           f"{deit_base + depth * deit_block:>11,}")
@@ -430,7 +425,9 @@ print("\nformula == built model: wf-cifar", wf_params(wf_kwargs["depth"]) == cou
 # %% [markdown]
 # Depth 13 is the depth closest to 5.0M parameters, and it keeps the reference pattern of a dynamic block
 # every three. The attention baseline `deit-cifar` takes the depth whose count is closest to `wf-cifar`'s, so
-# the two differ by the model family and not by the size:
+# the two differ by the model family and not by the size. Quick mode uses smaller models of the same architectures,
+# `wf-cifar-quick` and `deit-cifar-quick` (patch 4: 64 tokens, width 96), small enough to train on two CPU cores in
+# minutes; the last lines list all four with their configurations:
 
 # %% tags=["nbval-check-output"]
 closest_wf = min(range(1, 30), key=lambda d: abs(wf_params(d) - 5_000_000))
@@ -440,12 +437,6 @@ print("deit depth closest to wf-cifar:", closest_deit, "| configured:", deit_kwa
 gap = abs(count_parameters(deit_cifar) - count_parameters(wf_cifar)) / count_parameters(wf_cifar)
 print(f"wf-cifar {count_parameters(wf_cifar):,} vs deit-cifar {count_parameters(deit_cifar):,} parameters: "
       f"within 1%: {gap < 0.01}")
-
-# %% [markdown]
-# Quick mode uses smaller models of the same architectures, `wf-cifar-quick` and `deit-cifar-quick` (patch 4:
-# 64 tokens, width 96), small enough to train on two CPU cores in minutes:
-
-# %% tags=["nbval-check-output"]
 wf_quick, deit_quick = build_model("wf-cifar-quick").eval(), build_model("deit-cifar-quick").eval()
 cifar_models = {"wf-cifar": wf_cifar, "deit-cifar": deit_cifar, "wf-cifar-quick": wf_quick,
                 "deit-cifar-quick": deit_quick}
