@@ -268,18 +268,19 @@ print(inspect.getsource(bench.time_once))
 def plot_scaling(measured, summary, title):
     """Log-log time, memory and FLOPs against tokens for each variant; slopes (last three sizes) in the legend."""
     tokens_n = measured["tokens"]
+    kind = next(r["memory_kind"] for rows in measured["results"].values() for r in rows if "memory_kind" in r)
     panels = [("forward_backward_s", "forward+backward time (s)", 1.0),
-              ("memory_bytes", f"memory (MiB)\n{next(iter(measured['results'].values()))[0]['memory_kind']}", 2**20),
-              ("flops", "forward FLOPs (G, counted)", 1e9)]
+              ("memory_bytes", f"memory (MiB)\n{kind}", 2**20), ("flops", "forward FLOPs (G, counted)", 1e9)]
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), layout="constrained")
     for ax, (key, label, unit) in zip(axes, panels):
         for j, (variant, rows) in enumerate(measured["results"].items()):
             if key == "flops" and "fused" in variant:
                 continue
-            ys = [r[key] / unit for r in rows]
+            fitted = [r for r in rows if key in r]  # a GPU log marks sizes that did not fit: "out_of_memory"
             slope = summary["slopes_last3"][variant][key]
-            ax.plot(tokens_n, ys, "o-", color=f"C{j}", label=f"{variant} (slope {slope:.2f})")
-        low = min(min(r[key] for r in rows) for rows in measured["results"].values()) / unit
+            ax.plot([r["tokens"] for r in fitted], [r[key] / unit for r in fitted], "o-", color=f"C{j}",
+                    label=f"{variant} (slope {'—' if slope is None else f'{slope:.2f}'})")
+        low = min(r[key] for rows in measured["results"].values() for r in rows if key in r) / unit
         for power, style in ((1, "--"), (2, ":")):
             guide = [low * (n / tokens_n[0]) ** power for n in tokens_n]
             ax.plot(tokens_n, guide, style, color="grey", linewidth=1, label=f"∝ N^{power}")
@@ -335,9 +336,12 @@ def speed_table(measured, summary):
     columns = [f"time wf / {o}" for o in others] + ["FLOPs wf / ViT"] + [f"GFLOP/s {v}" for v in results]
     print(f"{'N':>6} | " + " | ".join(columns))
     for i, n in enumerate(measured["tokens"]):
-        values = [f"{summary['time_ratio_wf_over'][o][i]:.2f}×" for o in others]
-        values.append(f"{results[wf_label][i]['flops'] / results[others[0]][i]['flops']:.2f}×")
-        values += [f"{rows[i]['flops'] / rows[i]['forward_s'] / 1e9:.1f}" for rows in results.values()]
+        ratios = [summary["time_ratio_wf_over"][o][i] for o in others]  # None: a size that did not fit in memory
+        values = [f"{r:.2f}×" if r is not None else "—" for r in ratios]
+        wf, vit = results[wf_label][i], results[others[0]][i]
+        values.append(f"{wf['flops'] / vit['flops']:.2f}×" if "flops" in wf and "flops" in vit else "—")
+        values += [f"{rows[i]['flops'] / rows[i]['forward_s'] / 1e9:.1f}" if "forward_s" in rows[i] else "—"
+                   for rows in results.values()]
         print(f"{n:>6} | " + " | ".join(f"{v:>{len(c)}}" for v, c in zip(values, columns)))
     for o in others:
         print(f"WeightFormer becomes faster than {o}: {summary['crossover_forward_backward'][o]}")
@@ -371,7 +375,7 @@ def flag_outliers(measured):
     for variant, rows in measured["results"].items():
         for key in ("forward_s", "forward_backward_s"):
             for i in range(len(rows) - 1):
-                if rows[i][key] > rows[i + 1][key]:
+                if key in rows[i] and key in rows[i + 1] and rows[i][key] > rows[i + 1][key]:
                     found = True
                     print(f"  OUTLIER {variant}, {key} at N = {tokens_n[i]:,}: {rows[i][key] * 1e3:.1f} ms, more than "
                           f"{rows[i + 1][key] * 1e3:.1f} ms at N = {tokens_n[i + 1]:,}; ratios at N = {tokens_n[i]:,} "
@@ -397,6 +401,9 @@ def report_log(name):
     print("\ntargets:")
     for what, variant, key, op, bound in TARGETS:
         value = log["slopes_last3"][variant][key]
+        if value is None:
+            print(f"  {what} {op} {bound}: not measured (fewer than two sizes fitted in memory)")
+            continue
         met = value <= bound if op == "<=" else value >= bound
         verdict = "met" if met else f"missed by {abs(value - bound):.2f}"
         print(f"  {what} {op} {bound}: measured {value:.2f} -> {verdict}")
