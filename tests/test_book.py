@@ -1,5 +1,5 @@
 """The website edition's own pages (book/): what they show must stay true. The built site is checked in a browser by
-tests/browser/test_book.py (`make browser-test`)."""
+tests/browser/test_website.py (`make browser-test`)."""
 
 import re
 import subprocess
