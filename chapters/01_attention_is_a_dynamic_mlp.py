@@ -39,7 +39,6 @@ if importlib.util.find_spec("wf_lessons") is None:
     os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
-import inspect
 import math
 
 import matplotlib.pyplot as plt
@@ -47,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from wf_lessons import attention, complexity, config
+from wf_lessons.notebooks import show_source
 
 QUICK = config.quick()
 print("quick mode:", QUICK)
@@ -135,8 +135,8 @@ plt.show()
 # values, and `two_layer_mlp` is an ordinary MLP with a pluggable activation:
 
 # %%
-print(inspect.getsource(attention.attention_as_mlp))
-print(inspect.getsource(attention.predicted_weights))
+show_source(attention.attention_as_mlp)
+show_source(attention.predicted_weights)
 
 # %% [markdown]
 # **Masks act on hidden units.** A boolean mask (the same convention as `scaled_dot_product_attention`'s
@@ -368,7 +368,7 @@ for n in (10, 1000):
 # The package code, for the record:
 
 # %%
-print(inspect.getsource(attention.linear_attention))
+show_source(attention.linear_attention)
 
 # %% [markdown]
 # ## 7. The costs, counted and measured

@@ -48,7 +48,6 @@ if importlib.util.find_spec("wf_lessons") is None:
 
 # %%
 import copy
-import inspect
 
 import matplotlib.pyplot as plt
 import torch
@@ -58,6 +57,7 @@ from torch import nn
 from wf_lessons import complexity, config
 from wf_lessons import dynamic_linear as dl
 from wf_lessons.dynamic_linear import build_dynamic_linear
+from wf_lessons.notebooks import show_source
 
 QUICK = config.quick()
 print("quick mode:", QUICK)
@@ -306,7 +306,7 @@ with torch.no_grad():
 
 # %%
 for method in ("pooled_tokens", "branches", "raw_dynamic_weight", "dynamic_weight", "predicted_weight", "forward"):
-    print(inspect.getsource(getattr(dl.BilateralDynLinear, method)))
+    show_source(getattr(dl.BilateralDynLinear, method))
 
 # %% [markdown]
 # Two details are easy to miss because the paper's pseudo-code figure omits them, while the reference code has

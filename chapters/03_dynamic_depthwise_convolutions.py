@@ -49,7 +49,6 @@ if importlib.util.find_spec("wf_lessons") is None:
     os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
-import inspect
 
 import matplotlib.pyplot as plt
 import torch
@@ -60,6 +59,7 @@ from torch import nn
 from wf_lessons import config
 from wf_lessons import dynamic_dwconv as dd
 from wf_lessons.dynamic_dwconv import DWC_PREDICTORS, DynamicDWConv, build_dynamic_dwconv
+from wf_lessons.notebooks import show_source
 
 QUICK = config.quick()
 print("quick mode:", QUICK)
@@ -114,7 +114,7 @@ with torch.no_grad():  # same everywhere: shifting the input shifts the output (
 # `dd.normalize_kernels` is that one line:
 
 # %% tags=["nbval-check-output"]
-print(inspect.getsource(dd.normalize_kernels))
+show_source(dd.normalize_kernels)
 raw = torch.zeros(3, 3, 3)
 raw[0, 1, 1], raw[1, 0, 0], raw[2] = 0.5, 3.0, 100.0  # kernels with norms 0.5, 3 and 300
 print("norms before:", raw.norm(dim=(-2, -1)).tolist())
@@ -191,8 +191,8 @@ print("output", tuple(layer(x).shape), "| kernels of each image", tuple(layer.pr
 # `(B, C, k, k)`:
 
 # %%
-print(inspect.getsource(dd.AdaptiveDWConv))
-print(inspect.getsource(DynamicDWConv.forward))
+show_source(dd.AdaptiveDWConv)
+show_source(DynamicDWConv.forward)
 
 # %% [markdown]
 # ### One convolution, a different kernel for every image
@@ -328,7 +328,7 @@ print("counts agree with the picture:", torch.equal(reads.sum((0, 1)), cells_per
 
 # %%
 for cls in (dd.GapDWConv, dd.AmpDirDWConv, dd.ConvDWConv):
-    print(inspect.getsource(cls))
+    show_source(cls)
 
 # %% [markdown]
 # The table is a claim about gradients: tap (i, j) of the prediction K̃ *reads* an input pixel when the gradient of

@@ -42,7 +42,6 @@ if importlib.util.find_spec("wf_lessons") is None:
 
 # %%
 import copy
-import inspect
 import io
 
 import matplotlib.pyplot as plt
@@ -62,6 +61,7 @@ from wf_lessons.models import (
     predicted_weights,
     reference_dynamic_blocks,
 )
+from wf_lessons.notebooks import show_source
 
 QUICK = config.quick()
 torch.set_num_threads(1)  # everything here is small; one thread is fastest and steadiest on a shared CPU
@@ -109,7 +109,7 @@ print("DynamicDWConv:", tuple(feature_map.shape), "->", tuple(dyn_conv(feature_m
 # The package's block is this, line for line (the source, not a copy):
 
 # %%
-print(inspect.getsource(WeightFormerBlock.forward))
+show_source(WeightFormerBlock.forward)
 
 
 # %% [markdown]
@@ -325,8 +325,8 @@ with torch.no_grad():
 # ```
 
 # %%
-print(inspect.getsource(WeightFormer.forward_features))
-print(inspect.getsource(WeightFormer.forward))
+show_source(WeightFormer.forward_features)
+show_source(WeightFormer.forward)
 
 # %% [markdown]
 # An image through `wf-cifar` (width 192, patch 2, 13 blocks), shape by shape. `predicted_weights` runs the model

@@ -41,7 +41,6 @@ if importlib.util.find_spec("wf_lessons") is None:
 
 # %%
 import copy
-import inspect
 import math
 
 import matplotlib.pyplot as plt
@@ -50,6 +49,7 @@ from matplotlib.ticker import NullLocator
 
 from wf_lessons import bench, complexity, config, models, runlog
 from wf_lessons.models import build_model, count_parameters
+from wf_lessons.notebooks import show_source
 
 QUICK = config.quick()
 torch.set_num_threads(1)  # everything here is small; one thread is fastest and steadiest on a shared CPU
@@ -95,8 +95,8 @@ prediction_5 = None  # your guess: "21", "80" or "440"
 # transformer block; its attention is where the N² goes:
 
 # %%
-print(inspect.getsource(models.ViTBlock.forward))
-print(inspect.getsource(models.Attention.forward))
+show_source(models.ViTBlock.forward)
+show_source(models.Attention.forward)
 
 # %% [markdown]
 # Where WFM-T's parameters sit: a dynamic block costs more than a static one (its dynamic linear layer has about
@@ -254,7 +254,7 @@ for side in (32, 48, 64, 96, 128, 192, 256):
 
 
 # %%
-print(inspect.getsource(bench.time_once))
+show_source(bench.time_once)
 
 
 # %% [markdown]
@@ -549,7 +549,7 @@ ch05.check_exercise(5, answer_5)
 # plain matmuls that are counted, so the package counts every ViT through it, `bench.forward_flops`:
 
 # %%
-print(inspect.getsource(bench.forward_flops))
+show_source(bench.forward_flops)
 
 # %% [markdown]
 # The cell checks both points on the quick models (patch 4, so 8×8 = 64 tokens at 32 px): a count on the meta

@@ -48,7 +48,6 @@ if importlib.util.find_spec("wf_lessons") is None:
     os.environ.setdefault("WF_QUICK", "0" if torch.cuda.is_available() else "1")
 
 # %%
-import inspect
 
 import matplotlib.pyplot as plt
 import torch
@@ -57,6 +56,7 @@ import torch.nn.functional as F
 from wf_lessons import config, erf
 from wf_lessons.data import CLASSES, cifar10, normalize
 from wf_lessons.models import WeightFormer, build_model, count_parameters
+from wf_lessons.notebooks import show_source
 
 QUICK = config.quick()
 DEVICE = config.device()
@@ -108,7 +108,7 @@ print("inline and package agree, max |Δ| < 1e-6:", bool((raw_inline - raw_packa
 # drop-path) and the model's own modes restored afterwards.
 
 # %%
-print(inspect.getsource(erf.effective_receptive_field))
+show_source(erf.effective_receptive_field)
 
 # %% [markdown]
 # **The display transform is kept apart.** The raw map is what we measure; `display_map` is what the paper
@@ -138,7 +138,7 @@ for ratio in (1.0, 1e-2, 1e-5, 1e-10, 1e-20):
 # bottom and right (and reaches the bottom and right edges one block earlier).
 
 # %%
-print(inspect.getsource(erf.theoretical_rf_box))
+show_source(erf.theoretical_rf_box)
 
 # %% tags=["nbval-check-output"]
 for name in ("wf-cifar", "wf-cifar-quick", "wf-cifar-cpu"):

@@ -58,7 +58,6 @@ if importlib.util.find_spec("wf_lessons") is None:
 
 # %%
 import glob
-import inspect
 import math
 import random
 import tempfile
@@ -71,6 +70,7 @@ import torch.nn.functional as F
 
 from wf_lessons import augment, bench, config, data, runlog, train
 from wf_lessons.models import WeightFormer, build_model, count_parameters, predicted_weights
+from wf_lessons.notebooks import show_source
 
 QUICK = config.quick()
 DEVICE = config.device()
@@ -243,7 +243,7 @@ print("inline vs F.cross_entropy: max |Δ| < 1e-6:", (inline - torch_loss).abs()
 # parameter with one dimension (and the position embedding). `train.build_optimizer` makes the two groups:
 
 # %% tags=["nbval-check-output"]
-print(inspect.getsource(train.build_optimizer))
+show_source(train.build_optimizer)
 for name in ("wf-cifar", "deit-cifar"):
     torch.manual_seed(0)
     model = build_model(name)
@@ -283,7 +283,7 @@ plt.show()
 # spike that would otherwise throw a small transformer off course:
 
 # %%
-print(inspect.getsource(train.train_step))
+show_source(train.train_step, body_only=True)  # its signature lists the arguments named above
 
 # %% [markdown]
 # bf16 is not only a GPU matter, but on a CPU it is a gamble: with AMX, or on some CPUs with AVX512-BF16, autocast

@@ -8,9 +8,8 @@ progress bar stored as a widget, and the notation table one link away.
 - **Progress bars**: ``tqdm.auto`` in a kernel draws a progress-bar *widget*, and ignores ``TQDM_DISABLE`` there (its
   notebook class passes ``disable=False`` explicitly); no stored output or widget state may hold one.
 - **Notation**: every chapter links the notation table of the paper notes (``paper_notes.md#notation``).
-- **Source dumps**: a cell that prints package code with ``inspect.getsource`` shows the few lines that matter, at
-  most ``MAX_SOURCE_LINES`` printed lines per ``getsource`` call (chapters in ``LONG_SOURCE_DUMPS`` still print
-  longer ones and are to be shortened, issue 21).
+- **Source dumps**: a chapter prints package code only through ``notebooks.show_source`` (no docstrings, at most
+  ``notebooks.MAX_SOURCE_LINES`` lines a call, or it raises), never with ``inspect.getsource`` itself.
 """
 
 from __future__ import annotations
@@ -28,9 +27,6 @@ MAX_WIDTH = 1400  # pixels, as rendered by the inline backend
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 NOTEBOOKS = [path.with_suffix(".ipynb") for path in notebooks.chapter_sources()]
 NOTATION_LINK = "](paper_notes.md#notation)"
-MAX_SOURCE_LINES = 20
-#: Chapters (by number) whose stored outputs still print a longer source; none may be added.
-LONG_SOURCE_DUMPS = {"01", "02", "03", "06", "07"}
 
 
 def _png_width(data: str) -> int:
@@ -93,16 +89,39 @@ def test_the_notation_table_is_there():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_source_dumps_are_short(path):
+def test_source_dumps_go_through_show_source(path):
+    source = path.with_suffix(".py").read_text(encoding="utf-8")
+    assert "getsource(" not in source, f"{path.name}: print package code with notebooks.show_source (the few lines)"
     notebook = nbformat.read(path, as_version=4)
-    long = []
     for index, cell in enumerate(notebook.cells):
-        calls = cell.source.count("getsource(") if cell.cell_type == "code" else 0
-        if calls:
+        if cell.cell_type == "code" and "show_source(" in cell.source and "for " not in cell.source:
             printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
-            if len(printed.splitlines()) > MAX_SOURCE_LINES * calls:
-                long.append(f"cell {index}: {len(printed.splitlines())} lines from {calls} getsource call(s)")
-    if path.name[:2] in LONG_SOURCE_DUMPS:
-        assert long, f"{path.name} prints no long source any more: remove it from LONG_SOURCE_DUMPS"
-    else:
-        assert not long, f"{path.name}: show the few lines that matter, at most {MAX_SOURCE_LINES} a call: {long}"
+            calls = cell.source.count("show_source(")
+            assert len(printed.splitlines()) <= notebooks.MAX_SOURCE_LINES * calls, f"{path.name}, cell {index}"
+
+
+def test_show_source_drops_docstrings_and_refuses_a_long_dump(capsys):
+    def short(x):
+        """A docstring the chapter's prose replaces."""
+
+        def inner():
+            """Nested docstrings go too."""
+            return 1
+
+        return x + inner()
+
+    notebooks.show_source(short)
+    assert capsys.readouterr().out.splitlines() == [
+        "def short(x):", "", "    def inner():", "        return 1", "", "    return x + inner()"]
+    notebooks.show_source(short, body_only=True)
+    assert capsys.readouterr().out.splitlines() == ["def inner():", "    return 1", "", "return x + inner()"]
+
+    def long(x):
+        return (x
+                + 1
+                + 2)
+
+    with pytest.raises(ValueError, match="4 lines of code without docstrings, more than 3: show the few lines"):
+        notebooks.show_source(long, max_lines=3)
+    with pytest.raises(TypeError, match="body_only needs a function"):
+        notebooks.source_lines(nbformat.NotebookNode, body_only=True)

@@ -30,13 +30,17 @@ reports a chapter whose link or setup cell does not match.
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import hashlib
+import inspect
 import json
 import re
 import sys
+import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import jupytext
 import nbformat
@@ -46,9 +50,13 @@ from wf_lessons import atomic, config, runlog
 __all__ = ["CHAPTERS_DIR", "STUDENT_DIR", "METADATA_KEY", "SOLUTION_TAG", "HINT_LINE", "chapter_sources",
     "read_source", "source_hash", "cell_signature", "pair_problems", "is_chapter", "render", "execute", "solution_hint",
     "solution_stub", "student_notebook", "student_path", "write_student", "student_problems", "SETUP_TAG",
-    "repository_url", "colab_url", "colab_link", "colab_setup_source", "colab_problems", "write_colab", "main"]
+    "repository_url", "colab_url", "colab_link", "colab_setup_source", "colab_problems", "write_colab",
+    "MAX_SOURCE_LINES", "source_lines", "show_source", "main"]
 
 CHAPTERS_DIR = config.REPO_ROOT / "chapters"
+
+#: The most lines a chapter prints of one piece of package code (:func:`show_source`): the few lines that matter.
+MAX_SOURCE_LINES = 20
 STUDENT_DIR = CHAPTERS_DIR / "student"
 METADATA_KEY = "wf_lessons"
 SOLUTION_TAG = "solution"
@@ -400,6 +408,44 @@ def _chapter_paths(parser: argparse.ArgumentParser, paths: list[Path], course_on
             parser.error(f"{path} is not one of the course's chapters ({CHAPTERS_DIR}/NN_slug.py): render runs "
                          "a chapter and replaces its notebook, and nothing else; nothing was run or written")
     return chosen
+
+
+
+def source_lines(obj: Any, body_only: bool = False) -> list[str]:
+    """The source lines of a function, method or class, dedented, without docstrings (its own and those of what it
+    defines: the chapter's prose says what they say). ``body_only``: without the ``def`` line(s) either, the body
+    dedented (for a function whose signature is longer than what it does)."""
+    source = textwrap.dedent(inspect.getsource(obj))
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    drop: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body \
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            drop.update(range(body[0].lineno - 1, body[0].end_lineno))
+    if body_only:
+        top = tree.body[0]
+        if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            raise TypeError(f"body_only needs a function, got {type(obj).__name__} {getattr(obj, '__name__', obj)!r}")
+        drop.update(range(top.lineno - 1, top.body[0].lineno - 1))  # the decorators, the def and its signature
+        drop.update(i for i, line in enumerate(lines) if i < top.lineno - 1)
+    kept = textwrap.dedent("\n".join(line for i, line in enumerate(lines) if i not in drop)).splitlines()
+    while kept and not kept[0].strip():  # the blank line a dropped docstring leaves
+        kept.pop(0)
+    return kept
+
+
+def show_source(obj: Any, body_only: bool = False, max_lines: int = MAX_SOURCE_LINES) -> None:
+    """Print the code of ``obj`` as a chapter shows it (:func:`source_lines`: no docstrings; ``body_only``: no
+    signature). Raises ``ValueError`` when that is longer than ``max_lines``: show a smaller piece instead."""
+    lines = source_lines(obj, body_only)
+    if len(lines) > max_lines:
+        name = getattr(obj, "__qualname__", repr(obj))
+        raise ValueError(f"{name}: {len(lines)} lines of code without docstrings, more than {max_lines}: show the few "
+                         "lines that matter (a smaller function, or body_only=True)")
+    print("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
