@@ -397,20 +397,15 @@ print(sorted(live))
 print("per epoch:", sorted(live["epochs"][0]))
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
+fig, axes = plt.subplots(1, 2, figsize=(9, 3))
 epochs = [e["epoch"] for e in live["epochs"]]
-ax1.plot(epochs, [e["train_loss"] for e in live["epochs"]], "o-", label="train")
-ax1.plot(epochs, [e["test_loss"] for e in live["epochs"]], "o-", label="test")
-ax1.set_xlabel("epoch")
-ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
-ax1.set_ylabel("loss")
-ax1.legend()
-ax2.plot(epochs, [e["train_acc"] for e in live["epochs"]], "o-", label="train")
-ax2.plot(epochs, [e["test_acc"] for e in live["epochs"]], "o-", label="test")
-ax2.set_xlabel("epoch")
-ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
-ax2.set_ylabel("accuracy")
-ax2.legend()
+for ax, quantity in zip(axes, ("loss", "acc")):
+    for split in ("train", "test"):
+        ax.plot(epochs, [e[f"{split}_{quantity}"] for e in live["epochs"]], "o-", label=split)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel({"loss": "loss", "acc": "accuracy"}[quantity])
+    ax.legend()
 plt.suptitle(f"live run: {live['model']}, {live['data']['train_images']:,} training images")
 plt.tight_layout()
 plt.show()
