@@ -61,6 +61,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from wf_lessons import ablate, config, gpu_study, runlog, train
+from wf_lessons.complexity import count_flops
 from wf_lessons.models import build_model, count_parameters, prediction_norm_ratios
 
 QUICK = config.quick()
@@ -504,28 +505,80 @@ else:
 # - **Stronger augmentation and regularisation**, as in the paper's ImageNet recipe, which change which network
 #   overfits first (section 7's fit-or-generalise table says which one does here).
 #
-# The first two are the planned next runs: 3 seeds each of `released`, `zero-init` and the best control, at
-# patch 2 and at twice the schedule. They are not run yet, and no number about them appears in the course. Their
-# budget, from what the committed runs of this study took on the course's 2-core machine:
+# The first two are this study's regimes (`ablate.REGIMES`), each one change from `controls-cpu`, whose learning
+# rates they reuse: `controls-long-cpu` trains for 30 epochs, `controls-grid16-cpu` at patch 2 (`wf-cifar-cpu-p2`, a
+# 16×16 grid). Each trains `released`, `zero-init` and the best control, seeds 0 1 2, and compares them among
+# themselves (Holm over its own three comparisons). The best control is chosen on the **validation** split, never
+# the test set: of the decomposition's controls, the one with the best mean final validation accuracy over the
+# five seeds (`ablate.best_control`):
 
 # %%
-def minutes_per_run(variant: str) -> list[float]:
-    """Minutes of every finished 15-epoch run of ``variant`` committed so far (sweep and study): training and every
-    evaluation, summed over the run's segments (a resumed run's ``wall_s`` counts its last segment only)."""
-    names = [ablate.run_name(PRESET, variant, 0, float(lr)) for lr in summary["lr_sweep"].get(variant, {})]
-    names += table.get(variant, {}).get("runs", [])
-    logs = [runlog.read(n) for n in dict.fromkeys(names)]
+try:
+    control = ablate.best_control(PRESET)
+    print(f"best control on validation: {control} (" + ", ".join(
+        f"{n} {100 * sum(table[n]['val_acc']) / len(table[n]['val_acc']):.2f}%" for n in ablate.BEST_CONTROL_FROM)
+          + " mean validation accuracy)")
+except ValueError as waiting:
+    control = None
+    print(waiting)
+
+
+# %% [markdown]
+# Their budget, from what the committed runs took on the course's 2-core machine (one thread each, two at a time,
+# beside other work; a resumed run's minutes are summed over its segments):
+
+# %%
+def minutes_per_run(preset: str, variant: str) -> list[float]:
+    """Minutes of every finished run of ``variant`` in ``preset`` committed so far (with ``controls-cpu``'s sweep
+    runs): training and every evaluation, summed over the run's segments (``wall_s`` counts the last one only)."""
+    names = [ablate.run_name(preset, variant, 0, float(lr)) for lr in summary["lr_sweep"].get(variant, {})
+             if preset == PRESET]
+    names += [g["run_name"] for g in ablate.finished_logs(preset, variant, ablate.chosen_lr(preset, variant))]
+    logs = [runlog.read(n) for n in dict.fromkeys(names) if (config.runs_dir() / f"{n}.json").exists()]
     return [(g["train_s"] + sum(e["eval_s"] for e in g["epochs"]) + g["eval_s"]) / 60 for g in logs]
 
 
-cost = {v: minutes_per_run(v) for v in ("released", "all-static")}
-for variant, m in cost.items():
-    print(f"{variant:<11} {sum(m) / len(m):5.1f} min per 15-epoch run on one thread ({len(m)} runs, two at a time "
-          "on the 2-core machine, beside other work)")
-mean = {v: sum(m) / len(m) for v, m in cost.items()}
-hours = 3 * 2 * (2 * mean["released"] + mean["all-static"]) / 60  # 3 seeds x twice the schedule x three networks
-print(f"the 30-epoch regime, 3 seeds of released, zero-init and the all-static network: about {hours:.0f} hours of "
-      "one thread; the 16×16 grid has four times the tokens per image, so several times that")
+def mean_minutes(preset: str, variant: str) -> float | None:
+    m = minutes_per_run(preset, variant)
+    return sum(m) / len(m) if m else None
+
+
+def forward_flops(model_name: str) -> int:
+    """FLOPs of one 32×32 image's forward pass through the released version of ``model_name``."""
+    return count_flops(build_model(model_name).eval(), torch.zeros(1, 3, 32, 32))
+
+
+trio = ("released", "zero-init", control or "all-static")
+base = {v: mean_minutes(PRESET, v) for v in trio}
+print("controls-cpu, 15 epochs: " + ", ".join(f"{v} {m:.0f} min" for v, m in base.items() if m) + " per run")
+for regime, change in ablate.REGIMES.items():
+    measured = {v: mean_minutes(regime, v) for v in trio}
+    if all(measured.values()):
+        hours, source = 3 * sum(measured.values()) / 60, "measured in this regime"
+    else:  # until it has run: controls-cpu's minutes × the ratio of epochs × the ratio of FLOPs per image
+        scale = (train.PRESETS[regime]["epochs"] / train.PRESETS[PRESET]["epochs"]
+                 * forward_flops(train.PRESETS[regime]["model"]) / forward_flops(train.PRESETS[PRESET]["model"]))
+        hours = 3 * scale * sum(m for m in base.values() if m) / 60
+        source = f"estimated: {scale:.1f} × controls-cpu's minutes, from epochs and FLOPs per image"
+    print(f"{regime} ({change}): about {hours:.0f} hours of one thread for 3 seeds × 3 networks ({source})")
+
+# %% [markdown]
+# What each regime has found so far (test accuracy, paired by seed; `pending` until two seeds of a pair are in):
+
+# %%
+for regime, change in ablate.REGIMES.items():
+    path = config.runs_dir() / f"{ablate.summary_name(regime)}.json"
+    found = runlog.read(path) if path.exists() else None
+    if found is None or not found["comparisons"]:
+        print(f"{regime} ({change}): pending; to run it: python -m wf_lessons.ablate --preset {regime}")
+        continue
+    print(f"{regime} ({change}): " + ", ".join(f"{n} {len(v['seeds'])} seeds, {100 * v['mean']:.2f}%"
+                                               for n, v in found["variants"].items()))
+    for c in found["comparisons"]:
+        print("    " + verdict(c))
+    ablate.plot_comparisons(found["comparisons"], f"{regime}: {change}")
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # On one GPU the schedule twice as long is one command: `python -m wf_lessons.ablate --preset study-gpu` trains the

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 from test_train import _data
 
-from wf_lessons import ablate, models, train
+from wf_lessons import ablate, models, runlog, train
 from wf_lessons.data import validation_split
 from wf_lessons.dynamic_dwconv import DynamicDWConv, build_dynamic_dwconv
 from wf_lessons.dynamic_linear import DynamicLinear, build_dynamic_linear
@@ -259,8 +260,6 @@ def test_run_names_with_a_learning_rate_are_read_by_name(controls):
     name = ablate.run_name("controls-toy", "released", 0, 3e-3)  # "...-lr0.003-seed0": a dot, not a suffix
     controls["runs"].mkdir(parents=True)
     (controls["runs"] / f"{name}.json").write_text(json.dumps({"run_name": name}))
-    from wf_lessons import runlog
-
     assert runlog.read(name)["run_name"] == name
 
 
@@ -313,3 +312,41 @@ def test_a_growing_sweep_trains_each_new_rate_once_and_stops(controls, monkeypat
 def test_the_printed_summary_names_a_diverged_rate(capsys):
     ablate.print_summary({"variants": {}, "lr_sweep": {"released": {"0.003": 0.7, "0.006": None}}})
     assert "lr sweep, released: 0.003: val 0.7000, 0.006: diverged" in capsys.readouterr().out
+
+
+def test_a_regime_trains_released_zero_init_and_the_control_best_on_validation(controls, monkeypatch, capsys):
+    long = {**recipe.PRESETS["controls-toy"], "epochs": 2}
+    monkeypatch.setattr(recipe, "PRESETS", recipe.PRESETS | {"controls-toy-long": long})
+    monkeypatch.setattr(ablate, "PRESETS", recipe.PRESETS)
+    monkeypatch.setattr(ablate, "STUDY_PRESETS", ("controls-toy", "controls-toy-long"))
+    monkeypatch.setattr(ablate, "REGIMES", {"controls-toy-long": "twice the schedule"})
+    monkeypatch.setattr(ablate, "LR_FROM", {"controls-toy-long": "controls-toy"})
+    _forge_sweep(controls["runs"], "released", {1.5e-3: 0.70, 3e-3: 0.72, 6e-3: 0.71})
+    _forge_sweep(controls["runs"], "all-static", {1.5e-3: 0.70, 3e-3: 0.80, 6e-3: 0.75})
+    # the long study's controls: zero-prediction is best on validation and worst on test (the test set never chooses)
+    table = {"all-static": {"seeds": [0, 1, 2, 3, 4], "val_acc": [0.80] * 5, "test_acc": [0.90] * 5},
+             "slot-static": {"seeds": [0, 1, 2, 3], "val_acc": [0.81] * 4, "test_acc": [0.90] * 4},
+             "zero-prediction": {"seeds": [0, 1, 2, 3, 4], "val_acc": [0.82] * 5, "test_acc": [0.70] * 5}}
+    real_summarize = ablate.summarize
+    monkeypatch.setattr(ablate, "summarize", lambda preset: table if preset == "controls-toy"
+                        else real_summarize(preset))
+    with pytest.raises(ValueError, match="not finished yet: slot-static; run `python -m wf_lessons.ablate "
+                                         "--preset controls-toy --variants slot-static` first"):
+        ablate.best_control("controls-toy")
+    assert ablate.main(["--preset", "controls-toy-long", "--list"]) == 0  # what can run meanwhile
+    out = capsys.readouterr().out
+    assert "the control waits" in out and "todo     ablation-controls-toy-long-zero-init-lr0.003-seed2" in out
+    table["slot-static"] = {"seeds": [0, 1, 2, 3, 4], "val_acc": [0.83, 0.83, 0.83, 0.83, 0.70],
+                            "test_acc": [0.99] * 5}  # mean 0.804: below zero-prediction
+    assert ablate.best_control("controls-toy") == "zero-prediction"
+    assert ablate._select("controls-toy-long", None, None) == [
+        (v, s, 3e-3) for s in ablate.REGIME_SEEDS for v in ("released", "zero-init", "zero-prediction")]
+    summary = ablate.run("controls-toy-long", None, [0, 1], progress=False, data=controls["data"],
+                         **controls["settings"])
+    assert set(summary["variants"]) == {"released", "zero-init", "zero-prediction"}
+    assert all(len(g["epochs"]) == 2 for g in map(runlog.read, summary["variants"]["released"]["runs"]))
+    pairs = [(c["treatment"], c["control"]) for c in summary["comparisons"]]
+    assert pairs == [("released", "zero-prediction"), ("zero-init", "zero-prediction"), ("zero-init", "released")]
+    valid = [c["p"] for c in summary["comparisons"] if c["p"] == c["p"]]  # Holm over the regime's own three
+    assert [c["p_holm"] for c in summary["comparisons"] if "p_holm" in c] == pytest.approx(
+        list(multipletests(valid, method="holm")[1]))

@@ -15,7 +15,9 @@ predictors change, one family at a time:
 ``cpu`` preset's ``wf-cifar-cpu``): controls that each differ from the released network in one thing
 (:data:`CONTROLS`), a held-out validation split for every choice, each family at the learning rate its sweep chose
 on that split (:func:`chosen_lr`), the test set once per run, and paired comparisons (:data:`COMPARISONS`) with
-95% confidence intervals and Holm-corrected p-values (:func:`compare_paired`).
+95% confidence intervals and Holm-corrected p-values (:func:`compare_paired`). Its two regimes (:data:`REGIMES`:
+``controls-long-cpu``, 30 epochs, and ``controls-grid16-cpu``, a 16×16 token grid) train ``released``,
+``zero-init`` and the control that did best on the validation split (:func:`best_control`), seeds 0 1 2.
 
 Each (variant, seed) is an ordinary training run (:mod:`wf_lessons.train`) named
 ``ablation-<preset>-<variant>-seed<seed>``, with its own run log in ``data/runs/`` and checkpoint. The command is
@@ -32,6 +34,7 @@ Command line::
     python -m wf_lessons.ablate --sweep                # its learning-rate sweep (seed 0), first
     python -m wf_lessons.ablate                        # every control at its family's rate, seeds 0-4
     python -m wf_lessons.ablate --variants released zero-init --seeds 0 1
+    python -m wf_lessons.ablate --preset controls-grid16-cpu   # a regime: released, zero-init, best control
     python -m wf_lessons.ablate --preset study-cpu     # the 2-epoch predictor study, seeds 0 1 2
     python -m wf_lessons.ablate --preset study-gpu     # the 30-epoch study on one GPU (wf_lessons.gpu_study)
     python -m wf_lessons.ablate --preset study-gpu --dry-run   # its whole code path at toy size, any device
@@ -122,11 +125,55 @@ COMPARISONS: tuple[tuple[str, str, str], ...] = (
 )
 #: The decomposition of the released network's gap to the all-static control: three comparisons that add up to it.
 DECOMPOSITION = (("slot-static", "all-static"), ("zero-prediction", "slot-static"), ("released", "zero-prediction"))
+#: The regimes where global modelling should matter more, each one change from ``controls-cpu`` (its learning
+#: rates too, :data:`LR_FROM`): preset -> that change. Each trains ``released``, ``zero-init`` and the best control
+#: (:func:`best_control`) with seeds :data:`REGIME_SEEDS`, compared among themselves (:func:`regime_comparisons`).
+REGIMES = {"controls-long-cpu": "30 epochs, twice the schedule",
+           "controls-grid16-cpu": "patch 2, a 16×16 token grid"}
+REGIME_SEEDS = (0, 1, 2)
+#: The controls the regimes' best control is chosen from (the decomposition's), and the seeds each must have.
+BEST_CONTROL_FROM = ("all-static", "slot-static", "zero-prediction")
+#: What differs in the regimes' comparisons that :data:`COMPARISONS` does not list.
+_REGIME_DIFFERS = {
+    ("released", "slot-static"): "the prediction and the released layers' initialisation (same block structure)",
+    ("zero-init", "slot-static"): "the prediction, from a zero start, and the released layers' initialisation "
+                                  "(same block structure)",
+    ("zero-init", "all-static"): "structure, initialisation, prediction from a zero start, parameters, speed",
+}
 
 
 def is_controls(preset: str) -> bool:
     """Whether ``preset`` is one of the controlled study's (learning rate per family, validation split)."""
     return preset.startswith("controls-") or preset == "study-gpu"
+
+
+def best_control(preset: str = "controls-cpu") -> str:
+    """The control of :data:`BEST_CONTROL_FROM` with the best mean final *validation* accuracy in ``preset`` over
+    :data:`CONTROLS_SEEDS` (ties: the first in that order): the regimes' control, chosen on the held-out split,
+    never on the test set.
+
+    Raises ``ValueError`` while one of them has fewer seeds finished (saying which, and the command that runs them).
+    """
+    table = summarize(preset)
+    lacking = [n for n in BEST_CONTROL_FROM
+               if not set(CONTROLS_SEEDS) <= set(table.get(n, {}).get("seeds", ()))]
+    if lacking:
+        raise ValueError(
+            f"the regimes' control is the best of {', '.join(BEST_CONTROL_FROM)} on the validation split of "
+            f"{preset}, over seeds {' '.join(map(str, CONTROLS_SEEDS))}; not finished yet: {', '.join(lacking)}; run "
+            f"`python -m wf_lessons.ablate --preset {preset} --variants {' '.join(lacking)}` first")
+    return max(BEST_CONTROL_FROM,
+               key=lambda n: statistics.mean(a for s, a in zip(table[n]["seeds"], table[n]["val_acc"])
+                                             if s in CONTROLS_SEEDS))
+
+
+def regime_comparisons(table: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A regime's comparisons, given its summary table: ``released`` and ``zero-init`` against each control it
+    trained, and ``zero-init`` against ``released`` (the Holm correction runs over these alone)."""
+    differs = {(t, c): d for t, c, d in COMPARISONS} | _REGIME_DIFFERS
+    controls = [c for c in BEST_CONTROL_FROM if c in table]
+    pairs = [(t, c) for t in ("released", "zero-init") for c in controls] + [("zero-init", "released")]
+    return [(t, c, differs[(t, c)]) for t, c in pairs]
 
 
 def variants(preset: str = "study-cpu") -> dict[str, tuple[str, dict[str, Any]]]:
@@ -258,12 +305,15 @@ def _select(preset: str, names: list[str] | None, seeds: list[int] | None, sweep
                              "rate): do not pass variants or seeds with it")
         return [(variant, 0, lr) for variant, lr in sweep_runs(preset)]
     grid = variants(preset)
-    if not names:  # precision checks only by name; the GPU study's default is its own selection
+    if not names and preset in REGIMES:
+        names = ["released", "zero-init", best_control(LR_FROM[preset])]
+    elif not names:  # precision checks only by name; the GPU study's default is its own selection
         names = [n for n in grid if n not in PRECISION_CHECKS and (preset != "study-gpu" or n in GPU_VARIANTS)]
     unknown = [n for n in names if n not in grid]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(grid)}")
-    default = CONTROLS_SEEDS if is_controls(preset) and preset != "study-gpu" else DEFAULT_SEEDS
+    default = (REGIME_SEEDS if preset in REGIMES else DEFAULT_SEEDS if preset == "study-gpu"
+               else CONTROLS_SEEDS if is_controls(preset) else DEFAULT_SEEDS)
     seeds = _check_seeds(list(default) if seeds is None else seeds)
     rates = {n: chosen_lr(preset, n) if is_controls(preset) else None for n in names}  # refused before any run
     return [(n, s, rates[n]) for s in seeds for n in names]  # seed-major: a partial grid still has whole seeds
@@ -388,7 +438,8 @@ def write_summary(preset: str = "study-cpu") -> dict[str, Any]:
     if is_controls(preset):
         if preset not in LR_FROM:
             content["lr_sweep"] = sweep_table(preset)
-        content["comparisons"] = compare_paired(table)
+        content["comparisons"] = compare_paired(table, regime_comparisons(table) if preset in REGIMES
+                                                else COMPARISONS)
     try:
         existing = runlog.read(summary_name(preset))
     except (FileNotFoundError, ValueError):
@@ -501,11 +552,15 @@ def print_status(preset: str, names: list[str] | None, seeds: list[int] | None, 
     try:
         selection = _select(preset, names, seeds, sweep)
     except ValueError as waiting:  # a controls preset whose sweep is not finished: show the sweep instead
-        if not is_controls(preset) or sweep or "sweep" not in str(waiting):
+        if preset in REGIMES and not names and "regimes' control" in str(waiting):
+            print(f"the control waits: {waiting}")
+            selection = _select(preset, ["released", "zero-init"], seeds)
+        elif not is_controls(preset) or sweep or "sweep" not in str(waiting):
             raise
-        print(f"the study waits for the learning-rate sweep ({waiting})")
-        selection = _select(LR_FROM.get(preset, preset), None, None, sweep=True)
-        preset = LR_FROM.get(preset, preset)
+        else:
+            print(f"the study waits for the learning-rate sweep ({waiting})")
+            selection = _select(LR_FROM.get(preset, preset), None, None, sweep=True)
+            preset = LR_FROM.get(preset, preset)
     for variant, seed, lr in selection:
         cfg = config(preset, variant, seed, lr)
         print(f"{status(cfg):8s} {cfg.run_name}")
@@ -529,9 +584,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.ablate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="controls-cpu",
                         help=f"study preset: {', '.join(STUDY_PRESETS)} (default: controls-cpu)")
-    parser.add_argument("--variants", nargs="+", metavar="NAME", help="variants to run (default: all)")
+    parser.add_argument("--variants", nargs="+", metavar="NAME",
+                        help="variants to run (default: every one; a regime: released, zero-init, best control)")
     parser.add_argument("--seeds", nargs="+", type=int,
-                        help="seeds (default: 0 1 2 3 4 for a controls preset, 0 1 2 for study-cpu and study-gpu)")
+                        help="seeds (default: 0 1 2 3 4 for a controls preset, 0 1 2 for study-cpu, study-gpu and "
+                             "the regimes)")
     parser.add_argument("--sweep", action="store_true",
                         help="the learning-rate sweep of a controls preset (seed 0 of each family's reference)")
     parser.add_argument("--checkpoint-dir", help="folder of the runs' checkpoints (default: data/checkpoints)")
