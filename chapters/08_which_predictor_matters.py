@@ -484,6 +484,18 @@ if short is None or not short["comparisons"]:
 else:
     for c in short["comparisons"]:
         print(verdict(c))
+    # the same comparisons after 2 and after 15 epochs, side by side on one scale
+    late = {(c["treatment"], c["control"]): c for c in summary["comparisons"]}
+    early = [c for c in short["comparisons"] if (c["treatment"], c["control"]) in late]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.55 * len(early) + 1.6), sharex=True)
+    ablate.plot_comparisons(early, "controls-short-cpu: after 2 epochs", ax=axes[0])
+    ablate.plot_comparisons([late[(c["treatment"], c["control"])] for c in early], "controls-cpu: after 15 epochs",
+                            ax=axes[1])
+    axes[1].set_yticklabels([])
+    for ax in axes:
+        ax.set_xlabel("test accuracy difference (points); colour: Holm p < 0.05")
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ## 9. What the runs can claim, and what would change the verdict
