@@ -59,6 +59,15 @@ from wf_lessons.train import PRESETS, TrainConfig, TrainingDiverged, train
 from wf_lessons.train.loop import Data
 from wf_lessons.train.recipe import SEED_LIMIT
 
+__all__ = [
+    "STUDY_PRESETS", "GPU_VARIANTS", "SAME_SIZE_DEIT", "DEFAULT_SEEDS", "CONTROLS_SEEDS", "LEGACY_NAMES", "CONTROLS",
+    "PRECISION_CHECKS", "SWEEP_VARIANTS", "LR_SWEEP", "MAX_LR_EXTENSIONS", "LR_FROM", "COMPARISONS",
+    "DECOMPOSITION", "REGIMES", "REGIME_SEEDS", "BEST_CONTROL_FROM", "is_controls", "best_control",
+    "regime_comparisons", "variants", "run_name", "summary_name", "sweep_runs", "chosen_lr", "config", "status",
+    "run", "finished_logs", "summarize", "sweep_table", "write_summary", "compare_paired", "plot_comparisons",
+    "compare", "beyond_spread", "print_status", "print_summary", "main",
+]
+
 #: The presets the studies run with (presets of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
 STUDY_PRESETS = ("study-cpu", "controls-cpu", "controls-short-cpu", "controls-long-cpu", "controls-grid16-cpu",
                  "study-gpu")
@@ -211,6 +220,7 @@ def run_name(preset: str, variant: str, seed: int | str, lr: float | None = None
 
 
 def summary_name(preset: str) -> str:
+    """The summary's run-log name: ``ablation-<preset without "study-">`` (``ablation-controls-cpu``)."""
     return "ablation-" + preset.removeprefix("study-")
 
 
@@ -549,6 +559,8 @@ def beyond_spread(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 def print_status(preset: str, names: list[str] | None, seeds: list[int] | None, sweep: bool = False) -> None:
+    """Print each run of the selection with its state (:func:`status`); what waits for the sweep or for the
+    regimes' control is said first."""
     try:
         selection = _select(preset, names, seeds, sweep)
     except ValueError as waiting:  # a controls preset whose sweep is not finished: show the sweep instead
@@ -567,6 +579,7 @@ def print_status(preset: str, names: list[str] | None, seeds: list[int] | None, 
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    """Print a summary (:func:`write_summary`): one row per variant, the sweep, and each paired comparison."""
     print(f"{'variant':21s} {'seeds':>5s} {'mean':>7s} {'std':>6s} {'params':>9s} {'MFLOPs':>7s} {'img/s':>6s}")
     for name, v in summary["variants"].items():
         print(f"{name:21s} {len(v['seeds']):5d} {v['mean']:7.4f} {v['std']:6.4f} {v['parameters']:9,d} "
@@ -581,6 +594,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (``python -m wf_lessons.ablate --help``); returns the exit status (2: bad input)."""
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.ablate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="controls-cpu",
                         help=f"study preset: {', '.join(STUDY_PRESETS)} (default: controls-cpu)")

@@ -40,14 +40,38 @@ from wf_lessons.complexity import count_flops, loglog_slope, time_fn
 from wf_lessons.dynamic_dwconv import CONV_METHODS, per_sample_depthwise_conv
 from wf_lessons.models import MODEL_NAMES, ViT, build_model
 
+__all__ = [
+    "SCALING_VARIANTS",
+    "CPU_SIDES",
+    "GPU_SIDES",
+    "activation_bytes",
+    "peak_memory_bytes",
+    "forward_flops",
+    "time_once",
+    "crossover",
+    "check_scaling_args",
+    "scaling",
+    "summarize",
+    "print_report",
+    "THROUGHPUT_MODELS",
+    "train_throughput",
+    "DWCONV_SIZES",
+    "QUICK_DWCONV_SIZES",
+    "dwconv_benchmark",
+    "format_dwconv_benchmark",
+    "main",
+]
+
 #: label -> (model name, attention backend or None)
 SCALING_VARIANTS = {
     "wf-cifar": ("wf-cifar", None),
     "deit-cifar fused": ("deit-cifar", "fused"),
     "deit-cifar math": ("deit-cifar", "math"),
 }
-CPU_SIDES = (32, 48, 64, 96, 128)  # N = 256 ... 4096 tokens at patch 2
-GPU_SIDES = (32, 64, 96, 128, 160, 192, 256)  # ... up to N = 16384
+#: Image sides (pixels) that ``scaling`` measures by default on a CPU: N = 256 ... 4096 tokens at patch 2.
+CPU_SIDES = (32, 48, 64, 96, 128)
+#: ... and on a GPU: up to N = 16,384 tokens.
+GPU_SIDES = (32, 64, 96, 128, 160, 192, 256)
 
 
 def activation_bytes(model: nn.Module, images: torch.Tensor) -> int:
@@ -242,6 +266,8 @@ def summarize(measured: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_report(measured: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Print the tables of :func:`scaling`'s ``measured`` and its :func:`summarize` ``summary``: times, memory and
+    FLOPs per size, the time ratios, the log-log slopes and the crossovers."""
     results = measured["results"]
     print(f"\n{'model':<24}{'N':>7}{'fwd ms':>10}{'fwd+bwd ms':>12}{'mem MiB':>10}{'GFLOPs':>9}")
     for label, rows in results.items():
@@ -288,6 +314,7 @@ def _scaling_main(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- train-throughput
+#: The models :func:`train_throughput` compares by default.
 THROUGHPUT_MODELS = ("wf-cifar", "deit-cifar")
 CIFAR_TRAIN_IMAGES = 50_000
 
@@ -426,6 +453,7 @@ def _train_throughput_main(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------- dwconv
 #: (B, C, H = W): a small case, WFM-T and WFM-S blocks at 224 px (14 x 14 tokens), CIFAR-sized maps.
 DWCONV_SIZES = [(8, 64, 16), (64, 192, 14), (32, 384, 14), (128, 192, 16), (128, 64, 32)]
+#: The two small sizes of ``dwconv --quick``.
 QUICK_DWCONV_SIZES = [(8, 64, 16), (64, 192, 14)]
 
 
@@ -513,6 +541,8 @@ def _dwconv_main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line, ``python -m wf_lessons.bench scaling|train-throughput|dwconv``; returns the exit status (2
+    for a bad argument)."""
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scaling", help="time and memory against the number of tokens")

@@ -38,13 +38,18 @@ from wf_lessons.train.fallback import BatchTooLarge
 from wf_lessons.train.machine import choose_precision
 from wf_lessons.train.recipe import SEED_LIMIT
 
+__all__ = ["MODELS", "OVERHEAD", "MIN_EPOCHS", "PLAN", "MIN_BATCH", "plan", "measure", "run", "print_table", "main"]
+
+#: The two models of the headline comparison, trained with the same recipe and epochs.
 MODELS = ("wf-cifar", "deit-cifar")
 TRAIN_IMAGES = 50_000
 #: Training is slower than the throughput benchmark: augmentation on the device, the per-epoch evaluation and
 #: checkpoint. The epoch count leaves this fraction of the budget for them.
 OVERHEAD = 0.15
+#: The fewest epochs worth training: a budget that fits fewer is refused.
 MIN_EPOCHS = 5
-PLAN = "headline-gpu-plan"  # the run log holding the measured throughput and the chosen epochs, batch and lr
+#: The run log holding the measured throughput and the chosen epochs, batch and lr (reused when the command reruns).
+PLAN = "headline-gpu-plan"
 
 
 def plan(images_per_s: float, minutes: float, batch: int) -> dict[str, Any]:
@@ -130,6 +135,8 @@ def run(minutes: float, seeds: list[int], progress: bool = True) -> dict[str, An
 
 
 def print_table(runs: list[dict[str, Any]]) -> None:
+    """Print one row per run log of ``runs`` (test accuracy, training minutes, images/s, epochs, log path), then
+    each model's mean test accuracy over its seeds."""
     print(f"{'model':<11}{'seed':>5}{'test acc':>10}{'train min':>10}{'images/s':>10}{'epochs':>7}  run log")
     for r in runs:
         speed = statistics.mean(e["images_per_s"] for e in r["epochs"])
@@ -143,6 +150,8 @@ def print_table(runs: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line, ``python -m wf_lessons.headline [--minutes M] [--seeds ...]``; returns the exit status (2
+    for a bad argument or a missing GPU or data, 1 when a run diverged)."""
     parser = argparse.ArgumentParser(prog="python -m wf_lessons.headline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="training time budget of one wf-cifar run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")

@@ -49,6 +49,7 @@ __all__ = ["NAMES", "TOLERANCE_POINTS", "check", "export", "load", "manifest", "
 
 
 def sha256(path: Path) -> str:
+    """The SHA-256 of the file at ``path`` (64 hex digits), as a manifest records its weights file's."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

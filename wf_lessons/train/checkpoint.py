@@ -36,8 +36,26 @@ from wf_lessons import atomic, runlog
 from wf_lessons.models import build_model
 from wf_lessons.train.recipe import _EXEMPT_ON_RESUME, _RUN_FIELDS, DEFAULTS, TrainConfig
 
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "PART_NAMES",
+    "state_digest",
+    "part_digests",
+    "CheckpointWriteError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model",
+    "load_weights",
+    "rng_state",
+    "restore_rng",
+    "resume_problems",
+]
+
+#: The ``format`` entry of every training checkpoint: a file without it is refused as foreign.
 CHECKPOINT_FORMAT = "wf-lessons-train-checkpoint"
-CHECKPOINT_VERSION = 2  # 2: a digest of every part (``digests``); 1: of the weights only (``digest``)
+#: The format version written now. 2: a digest of every part (``digests``); 1: of the weights only (``digest``).
+CHECKPOINT_VERSION = 2
 _REQUIRED = ("model_name", "model_overrides", "config", "epoch", "model", "optimizer", "scheduler", "rng", "history",
              "train_s")
 _UNDIGESTED = ("format", "version", "digest", "digests")
@@ -271,6 +289,8 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) 
 
 
 def rng_state() -> dict[str, Any]:
+    """The random states a resume restores: torch's CPU generator, Python's ``random`` and, once CUDA is in use,
+    every GPU's generator (``{"torch", "python"[, "cuda"]}``)."""
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -278,6 +298,8 @@ def rng_state() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
+    """Set the random states saved by :func:`rng_state` (as a checkpoint stores them: tuples may come back as
+    lists)."""
     torch.set_rng_state(state["torch"])
     random.setstate(_as_tuple(state["python"]))
     if "cuda" in state and torch.cuda.is_available():

@@ -17,6 +17,8 @@ from wf_lessons.train.dryrun import dry_run
 from wf_lessons.train.machine import PRECISIONS
 from wf_lessons.train.recipe import DEFAULTS, PRESETS, TrainConfig
 
+__all__ = ["config_from_args", "main"]
+
 _HELP = {
     "model": f"model name, one of: {', '.join(MODEL_NAMES)} (default: the preset's, else wf-cifar)",
     "preset": f"named recipe: {', '.join(PRESETS)}",

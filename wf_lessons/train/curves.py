@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+__all__ = ["SEED_STYLES", "epoch_split", "epoch_accuracies", "plot_curves"]
+
 #: one line style per seed (seed k uses entry k mod 4)
 SEED_STYLES = ("o-", "s--", "^:", "d-.")
 

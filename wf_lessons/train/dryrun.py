@@ -17,6 +17,9 @@ from wf_lessons.models import CONFIGS, ViT
 from wf_lessons.train.loop import train
 from wf_lessons.train.recipe import PRESETS, TrainConfig
 
+__all__ = ["TOY", "dry_run"]
+
+#: The toy size of a dry run: model overrides for the preset's model (a ViT also gets ``num_heads=2``).
 TOY = {"embed_dim": 32, "depth": 3}
 
 

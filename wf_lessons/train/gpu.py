@@ -8,6 +8,8 @@ from wf_lessons.complexity import count_flops
 from wf_lessons.models import build_model
 from wf_lessons.train.recipe import PRESETS
 
+__all__ = ["GPU_ASSUMED_RATES", "GPU_PRESET_REASONING", "gpu_preset_estimate"]
+
 #: What the gpu preset's design assumes about one H100 running these width-192 models (sustained rates, not peaks).
 #: No GPU was available when the preset was written: these are estimates to be replaced by measurements
 #: (``python -m wf_lessons.bench train-throughput`` on the GPU).
@@ -15,6 +17,7 @@ from wf_lessons.train.recipe import PRESETS
 #: (Python dispatch and a kernel launch, one after the other): the bound of small models (study-gpu's estimate).
 GPU_ASSUMED_RATES = {"memory_tb_per_s": 2.5, "matmul_tflop_per_s": 400.0, "eager_op_us": 8.0}
 
+#: How the gpu preset was designed: the estimate behind it (:func:`gpu_preset_estimate`) and the choices it led to.
 GPU_PRESET_REASONING = """\
 The gpu preset was designed without a GPU, from an estimate of the epoch time (gpu_preset_estimate): counted
 FLOPs of a training step (3 x forward) at an assumed sustained matmul rate, plus the memory traffic of the

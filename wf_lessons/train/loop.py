@@ -48,6 +48,8 @@ from wf_lessons.train.checkpoint import (
 from wf_lessons.train.recipe import TrainConfig
 from wf_lessons.train.steps import build_optimizer, evaluate, train_step, warmup_cosine
 
+__all__ = ["FP16_SETTLED_SCALE", "TrainingDiverged", "train", "claim_paths", "TRAIN_EVAL_PER_CLASS", "PROBE_IMAGES"]
+
 Data = tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 #: A float16 run whose loss is not finite while its gradient scaler's scale is below this has diverged: the scaler

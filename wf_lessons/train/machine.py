@@ -27,6 +27,24 @@ import torch
 from wf_lessons.models import build_model
 from wf_lessons.train.steps import AUTOCAST_DTYPES, build_optimizer, train_step
 
+__all__ = [
+    "AUTO",
+    "cpu_has_native_bf16",
+    "cpu_count",
+    "threads",
+    "measure_step_s",
+    "choose_settings",
+    "PRECISIONS",
+    "BF16_CAPABILITY",
+    "cuda_capability",
+    "cuda_name",
+    "bf16_word",
+    "choose_precision",
+    "make_scaler",
+]
+
+#: A ``precision``, ``threads`` (or old ``bf16``) setting chosen at start: measured on a CPU (:func:`choose_settings`),
+#: the device's own choice on a GPU (:func:`choose_precision`).
 AUTO = "auto"
 
 

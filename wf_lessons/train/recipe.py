@@ -21,6 +21,8 @@ from wf_lessons.augment import BatchAugment
 from wf_lessons.checks import check_int
 from wf_lessons.models import CONFIGS, MODEL_NAMES
 
+__all__ = ["DEFAULTS", "PRESETS", "SEED_LIMIT", "RUN_NAME_MAX_BYTES", "TrainConfig", "check_run_name"]
+
 #: Values of every tunable setting when neither the call nor the preset gives one. ``0`` switches a feature off
 #: (``grad_clip``, ``ema_decay``, ``erasing``, ``mixup``, ``cutmix``, ``time_limit_s``) or means "all"
 #: (``train_per_class``, ``eval_per_class``, ``steps_per_epoch``) or "none" (``val_images``).
@@ -59,6 +61,21 @@ DEFAULTS: dict[str, Any] = {
     "threads": 0,  # CPU threads for torch; 0: torch's default; "auto": measure 1 and all cores
 }
 
+#: What the CPU presets share: short schedules on small models that underfit, so no heavy regularisation.
+_CPU_RECIPE: dict[str, Any] = {
+    "batch_size": 128,
+    "lr": 3e-3,
+    "weight_decay": 0.05,
+    "min_lr_ratio": 0.0,
+    "label_smoothing": 0.1,
+    "grad_clip": 5.0,
+    "drop_path": 0.0,
+    "eval_per_class": 100,  # per-epoch curve on 1,000 test images; the final accuracy uses all 10,000
+    "eval_batch_size": 500,
+    "precision": "auto",
+    "threads": 1,
+}
+
 #: Named recipes. The CPU presets say ``precision="auto"`` (and ``quick-cpu`` also ``threads="auto"``): a few training
 #: steps of the run's model with each candidate pick the fastest at start (:mod:`wf_lessons.train.machine`), because
 #: bf16 autocast is faster than fp32 on some CPUs and slower on others, and the run log records what was measured.
@@ -92,20 +109,6 @@ DEFAULTS: dict[str, Any] = {
 #: are its two regimes where global modelling should matter more, each one change from ``controls-cpu``.
 #: ``study-gpu``: chapter 08's GPU study (:mod:`wf_lessons.gpu_study`): ``controls-long-cpu``'s recipe (30 epochs)
 #: on one GPU, in the precision the GPU chooses; sized by estimate to about 30 minutes on one H100.
-#: What the CPU presets share: short schedules on small models that underfit, so no heavy regularisation.
-_CPU_RECIPE: dict[str, Any] = {
-    "batch_size": 128,
-    "lr": 3e-3,
-    "weight_decay": 0.05,
-    "min_lr_ratio": 0.0,
-    "label_smoothing": 0.1,
-    "grad_clip": 5.0,
-    "drop_path": 0.0,
-    "eval_per_class": 100,  # per-epoch curve on 1,000 test images; the final accuracy uses all 10,000
-    "eval_batch_size": 500,
-    "precision": "auto",
-    "threads": 1,
-}
 PRESETS: dict[str, dict[str, Any]] = {
     "quick-cpu": {**_CPU_RECIPE, "model": "wf-cifar-tiny", "epochs": 5, "warmup_epochs": 0.3, "threads": "auto"},
     "cpu": {**_CPU_RECIPE, "model": "wf-cifar-cpu", "epochs": 15, "warmup_epochs": 1.0},

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+__all__ = ["AUTOCAST_DTYPES", "autocast", "build_optimizer", "warmup_cosine", "train_step", "predict", "evaluate"]
+
 #: The autocast dtype of each precision (``fp32``: no autocast); :mod:`wf_lessons.train.machine` chooses one.
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
