@@ -32,7 +32,8 @@
 # 4. look inside the trained networks: how large the predictions grow, how much the networks rely on them, and
 #    whether the gap is one of fitting or of generalising;
 # 5. re-read the earlier 2-epoch predictor study with the same statistics;
-# 6. say what the runs can claim, and what would change the verdict.
+# 6. say what the runs can claim, what would change the verdict, and test two regimes where prediction might help
+#    (a schedule twice as long, a 16×16 token grid).
 #
 # Everything reusable lives in `wf_lessons.ablate` (controls, sweep, summary, paired comparisons, the forest plot)
 # and `wf_lessons.models` (the `predict` and `prediction_init` switches). The runs are commands; their logs are
@@ -60,8 +61,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from wf_lessons import ablate, config, gpu_study, runlog, train
-from wf_lessons.complexity import count_flops
+from wf_lessons import ablate, bench, config, gpu_study, runlog, train
 from wf_lessons.models import build_model, count_parameters, prediction_norm_ratios
 
 QUICK = config.quick()
@@ -218,7 +218,7 @@ for variant, rates in summary["lr_sweep"].items():
     needed = [lr for v, lr in ablate.sweep_runs(PRESET) if v == variant]
     try:
         chosen = f"chosen {ablate.chosen_lr(PRESET, variant):g}"
-    except ValueError:  # the best rate is at an edge: the sweep grew past it and the new rate is not trained yet
+    except ablate.SweepNotDone:  # the best rate is at an edge: the sweep grew past it and the new rate is not trained yet
         chosen = f"not chosen yet ({len(rates)} of {len(needed)} rates done: the best was at the edge)"
     print(f"{variant:<11} validation accuracy by learning rate: "
           + ", ".join(f"{lr}: " + ("diverged" if acc is None else f"{acc:.2%}") for lr, acc in rates.items())
@@ -311,15 +311,18 @@ else:
 def verdict(c: dict) -> str:
     """One line for a comparison: the mean difference, its interval, and what it establishes after the correction."""
     low, high = c["ci95"]
-    holm = c.get("p_holm", 1.0)
-    if holm < 0.05:
+    holm = c.get("p_holm")  # absent when every seed's difference is the same: no t-test
+    if holm is None:
+        say = "the same difference in every seed (no test)"
+    elif holm < 0.05:
         say = "established (Holm p < 0.05)"
     elif low > 0 or high < 0:
         say = "the interval excludes zero, but not after correcting for the number of comparisons"
     else:
         say = "not distinguishable from zero"
+    p = "p n/a" if holm is None else f"Holm p = {holm:.3f}"
     return (f"{c['treatment']} − {c['control']}: {c['mean']:+.2f} points [{low:+.2f}, {high:+.2f}], "
-            f"n = {len(c['seeds'])}, Holm p = {holm:.3f}: {say}")
+            f"n = {len(c['seeds'])}, {p}: {say}")
 
 
 for c in summary["comparisons"]:
@@ -453,14 +456,15 @@ if fit_rows["train_eval_acc"]:
     axes[1].set_yticklabels([])
     plt.tight_layout()
     plt.show()
-    for c in fit_rows["train_eval_acc"]:
-        print("training accuracy, " + verdict(c))
+    for metric, rows in fit_rows.items():
+        for c in rows:
+            print(f"{metric}, " + verdict(c))
 
 # %% [markdown]
 # How to read the pair: a network that is behind on validation because it **fits less** is behind on the left and
 # level on the right (an optimisation cost: it has not learned as much in 15 epochs); one that **generalises
 # worse** fits as well or better and has the larger gap on the right (overfitting). The first points at a longer
-# schedule as the regime where the predicting networks might catch up, which is why section 9 trains one.
+# schedule as the regime where the predicting networks might catch up: section 9's first regime doubles it.
 
 # %% [markdown]
 # **Does bf16 change the verdict?** The study trains under bf16 autocast. One seed of the released network and of
@@ -503,7 +507,9 @@ plt.show()
 # differs from the controlled one in network (half the blocks dynamic instead of one in three), schedule (2
 # epochs) and protocol (test set, one rate), so "ahead after 2 epochs, behind after 15" compared two different
 # experiments. The controlled study's short version, `controls-short-cpu` (the same network and protocol, 2
-# epochs), is the one that can say whether the ordering flips with training length on one network:
+# epochs), is the one that can say whether the ordering flips with training length on one network. Side by side
+# below, each panel's colours come from its own Holm family (the short study's comparisons, the long study's) and
+# each row says how many paired seeds it has:
 
 # %%
 short = runlog.read(ablate.summary_name("controls-short-cpu")) if (
@@ -555,11 +561,10 @@ else:
 
 # %%
 try:
-    control = ablate.best_control(PRESET)
-    print(f"best control on validation: {control} (" + ", ".join(
-        f"{n} {100 * sum(table[n]['val_acc']) / len(table[n]['val_acc']):.2f}%" for n in ablate.BEST_CONTROL_FROM)
-          + " mean validation accuracy)")
-except ValueError as waiting:
+    scores, control = ablate.control_scores(PRESET), ablate.best_control(PRESET)
+    print(f"best control on validation: {control} (mean final validation accuracy over seeds 0-4: "
+          + ", ".join(f"{n} {100 * acc:.2f}%" for n, acc in scores.items()) + ")")
+except ablate.ControlNotChosen as waiting:
     control = None
     print(waiting)
 
@@ -569,37 +574,30 @@ except ValueError as waiting:
 # beside other work; a resumed run's minutes are summed over its segments):
 
 # %%
-def minutes_per_run(preset: str, variant: str) -> list[float]:
-    """Minutes of every finished run of ``variant`` in ``preset`` committed so far (with ``controls-cpu``'s sweep
-    runs): training and every evaluation, summed over the run's segments (``wall_s`` counts the last one only)."""
-    names = [ablate.run_name(preset, variant, 0, float(lr)) for lr in summary["lr_sweep"].get(variant, {})
-             if preset == PRESET]
-    names += [g["run_name"] for g in ablate.finished_logs(preset, variant, ablate.chosen_lr(preset, variant))]
-    logs = [runlog.read(n) for n in dict.fromkeys(names) if (config.runs_dir() / f"{n}.json").exists()]
-    return [(g["train_s"] + sum(e["eval_s"] for e in g["epochs"]) + g["eval_s"]) / 60 for g in logs]
-
-
 def mean_minutes(preset: str, variant: str) -> float | None:
-    m = minutes_per_run(preset, variant)
-    return sum(m) / len(m) if m else None
+    """Mean minutes of the finished runs of ``variant`` in ``preset`` at its family's rate (None: none yet):
+    training and every evaluation, summed over a resumed run's segments (``wall_s`` counts the last one only)."""
+    logs = ablate.finished_logs(preset, variant, ablate.chosen_lr(preset, variant))
+    minutes = [(g["train_s"] + sum(e["eval_s"] for e in g["epochs"]) + g["eval_s"]) / 60 for g in logs]
+    return sum(minutes) / len(minutes) if minutes else None
 
 
-def forward_flops(model_name: str) -> int:
-    """FLOPs of one 32×32 image's forward pass through the released version of ``model_name``."""
-    return count_flops(build_model(model_name).eval(), torch.zeros(1, 3, 32, 32))
+def released_flops(preset: str) -> int:
+    """Forward FLOPs of one image through the released network of ``preset``'s model."""
+    return bench.forward_flops(build_model(train.PRESETS[preset]["model"]).eval(), torch.zeros(1, 3, 32, 32))
 
 
-trio = ("released", "zero-init", control or "all-static")
+trio = ("released", "zero-init", control or "all-static")  # all-static stands in while the control is not chosen
 base = {v: mean_minutes(PRESET, v) for v in trio}
-print("controls-cpu, 15 epochs: " + ", ".join(f"{v} {m:.0f} min" for v, m in base.items() if m) + " per run")
+print("controls-cpu, 15 epochs: " + ", ".join(f"{v} {m:.0f} min" for v, m in base.items()) + " per run")
 for regime, change in ablate.REGIMES.items():
     measured = {v: mean_minutes(regime, v) for v in trio}
     if all(measured.values()):
         hours, source = 3 * sum(measured.values()) / 60, "measured in this regime"
     else:  # until it has run: controls-cpu's minutes × the ratio of epochs × the ratio of FLOPs per image
         scale = (train.PRESETS[regime]["epochs"] / train.PRESETS[PRESET]["epochs"]
-                 * forward_flops(train.PRESETS[regime]["model"]) / forward_flops(train.PRESETS[PRESET]["model"]))
-        hours = 3 * scale * sum(m for m in base.values() if m) / 60
+                 * released_flops(regime) / released_flops(PRESET))
+        hours = 3 * scale * sum(base.values()) / 60
         source = f"estimated: {scale:.1f} × controls-cpu's minutes, from epochs and FLOPs per image"
     print(f"{regime} ({change}): about {hours:.0f} hours of one thread for 3 seeds × 3 networks ({source})")
 

@@ -62,7 +62,8 @@ from wf_lessons.train.recipe import SEED_LIMIT
 __all__ = [
     "STUDY_PRESETS", "GPU_VARIANTS", "SAME_SIZE_DEIT", "DEFAULT_SEEDS", "CONTROLS_SEEDS", "LEGACY_NAMES", "CONTROLS",
     "PRECISION_CHECKS", "SWEEP_VARIANTS", "LR_SWEEP", "MAX_LR_EXTENSIONS", "LR_FROM", "COMPARISONS",
-    "DECOMPOSITION", "REGIMES", "REGIME_SEEDS", "BEST_CONTROL_FROM", "is_controls", "best_control",
+    "DECOMPOSITION", "REGIMES", "REGIME_SEEDS", "BEST_CONTROL_FROM", "SweepNotDone", "ControlNotChosen",
+    "is_controls", "control_scores", "best_control",
     "regime_comparisons", "variants", "run_name", "summary_name", "sweep_runs", "chosen_lr", "config", "status",
     "run", "finished_logs", "summarize", "sweep_table", "write_summary", "compare_paired", "plot_comparisons",
     "compare", "beyond_spread", "print_status", "print_summary", "main",
@@ -140,7 +141,7 @@ DECOMPOSITION = (("slot-static", "all-static"), ("zero-prediction", "slot-static
 REGIMES = {"controls-long-cpu": "30 epochs, twice the schedule",
            "controls-grid16-cpu": "patch 2, a 16×16 token grid"}
 REGIME_SEEDS = (0, 1, 2)
-#: The controls the regimes' best control is chosen from (the decomposition's), and the seeds each must have.
+#: The controls the regimes' best control is chosen from: the decomposition's (each over :data:`CONTROLS_SEEDS`).
 BEST_CONTROL_FROM = ("all-static", "slot-static", "zero-prediction")
 #: What differs in the regimes' comparisons that :data:`COMPARISONS` does not list.
 _REGIME_DIFFERS = {
@@ -156,33 +157,51 @@ def is_controls(preset: str) -> bool:
     return preset.startswith("controls-") or preset == "study-gpu"
 
 
-def best_control(preset: str = "controls-cpu") -> str:
-    """The control of :data:`BEST_CONTROL_FROM` with the best mean final *validation* accuracy in ``preset`` over
-    :data:`CONTROLS_SEEDS` (ties: the first in that order): the regimes' control, chosen on the held-out split,
-    never on the test set.
+class SweepNotDone(ValueError):
+    """A controls preset's learning rate is asked for before its family's sweep has finished."""
 
-    Raises ``ValueError`` while one of them has fewer seeds finished (saying which, and the command that runs them).
-    """
+
+class ControlNotChosen(ValueError):
+    """The regimes' control is asked for before every candidate has its seeds finished."""
+
+
+def control_scores(preset: str = "controls-cpu") -> dict[str, float]:
+    """Each control of :data:`BEST_CONTROL_FROM`: its mean final *validation* accuracy in ``preset`` over
+    :data:`CONTROLS_SEEDS`, read from the run logs. Raises :class:`ControlNotChosen` while one of them has fewer
+    seeds finished (saying which, and the command that runs them)."""
     table = summarize(preset)
     lacking = [n for n in BEST_CONTROL_FROM
                if not set(CONTROLS_SEEDS) <= set(table.get(n, {}).get("seeds", ()))]
     if lacking:
-        raise ValueError(
+        raise ControlNotChosen(
             f"the regimes' control is the best of {', '.join(BEST_CONTROL_FROM)} on the validation split of "
             f"{preset}, over seeds {' '.join(map(str, CONTROLS_SEEDS))}; not finished yet: {', '.join(lacking)}; run "
             f"`python -m wf_lessons.ablate --preset {preset} --variants {' '.join(lacking)}` first")
-    return max(BEST_CONTROL_FROM,
-               key=lambda n: statistics.mean(a for s, a in zip(table[n]["seeds"], table[n]["val_acc"])
-                                             if s in CONTROLS_SEEDS))
+    return {n: statistics.mean(a for s, a in zip(table[n]["seeds"], table[n]["val_acc"]) if s in CONTROLS_SEEDS)
+            for n in BEST_CONTROL_FROM}
 
 
-def regime_comparisons(table: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """A regime's comparisons, given its summary table: ``released`` and ``zero-init`` against each control it
-    trained, and ``zero-init`` against ``released`` (the Holm correction runs over these alone)."""
+def best_control(preset: str = "controls-cpu") -> str:
+    """The regimes' control: the one of :data:`BEST_CONTROL_FROM` with the best :func:`control_scores` (validation
+    accuracy, never the test set; ties: the first in that order). Raises :class:`ControlNotChosen` as they do."""
+    scores = control_scores(preset)
+    return max(scores, key=scores.__getitem__)
+
+
+def regime_comparisons(control: str | None) -> list[tuple[str, str, str]]:
+    """A regime's comparisons: ``released`` and ``zero-init`` against its ``control`` (:func:`best_control`), and
+    ``zero-init`` against ``released``; the last alone while the control is not chosen (None). The Holm correction
+    runs over these alone; a regime's run of any other control is in its table, not in its comparisons."""
     differs = {(t, c): d for t, c, d in COMPARISONS} | _REGIME_DIFFERS
-    controls = [c for c in BEST_CONTROL_FROM if c in table]
-    pairs = [(t, c) for t in ("released", "zero-init") for c in controls] + [("zero-init", "released")]
-    return [(t, c, differs[(t, c)]) for t, c in pairs]
+    pairs = [("released", control), ("zero-init", control)] if control else []
+    return [(t, c, differs[(t, c)]) for t, c in [*pairs, ("zero-init", "released")]]
+
+
+def _regime_control(preset: str) -> str | None:
+    try:
+        return best_control(LR_FROM[preset])
+    except ControlNotChosen:
+        return None
 
 
 def variants(preset: str = "study-cpu") -> dict[str, tuple[str, dict[str, Any]]]:
@@ -267,7 +286,7 @@ def chosen_lr(preset: str, variant: str) -> float:
     family = CONTROLS[PRECISION_CHECKS[variant][0] if variant in PRECISION_CHECKS else variant][0]
     rates, results = _sweep_results(sweep_preset, SWEEP_VARIANTS[family])
     if len(results) < len(rates):
-        raise ValueError(
+        raise SweepNotDone(
             f"the learning rate of the {family} family ({variant}) is chosen by its sweep on the validation split, "
             f"which has {len(results)} of {len(rates)} runs done; run "
             f"`python -m wf_lessons.ablate --preset {sweep_preset} --sweep` first")
@@ -322,8 +341,12 @@ def _select(preset: str, names: list[str] | None, seeds: list[int] | None, sweep
     unknown = [n for n in names if n not in grid]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(grid)}")
-    default = (REGIME_SEEDS if preset in REGIMES else DEFAULT_SEEDS if preset == "study-gpu"
-               else CONTROLS_SEEDS if is_controls(preset) else DEFAULT_SEEDS)
+    if preset in REGIMES:
+        default = REGIME_SEEDS
+    elif is_controls(preset) and preset != "study-gpu":
+        default = CONTROLS_SEEDS
+    else:
+        default = DEFAULT_SEEDS
     seeds = _check_seeds(list(default) if seeds is None else seeds)
     rates = {n: chosen_lr(preset, n) if is_controls(preset) else None for n in names}  # refused before any run
     return [(n, s, rates[n]) for s in seeds for n in names]  # seed-major: a partial grid still has whole seeds
@@ -399,7 +422,7 @@ def summarize(preset: str = "study-cpu") -> dict[str, Any]:
     for variant in variants(preset):
         try:
             lr = chosen_lr(preset, variant) if is_controls(preset) else None
-        except ValueError:  # the family's sweep is not finished: no rate, no runs yet
+        except SweepNotDone:  # the family's sweep is not finished: no rate, no runs yet
             continue
         logs = finished_logs(preset, variant, lr)
         if not logs:
@@ -448,8 +471,8 @@ def write_summary(preset: str = "study-cpu") -> dict[str, Any]:
     if is_controls(preset):
         if preset not in LR_FROM:
             content["lr_sweep"] = sweep_table(preset)
-        content["comparisons"] = compare_paired(table, regime_comparisons(table) if preset in REGIMES
-                                                else COMPARISONS)
+        content["comparisons"] = compare_paired(table, regime_comparisons(_regime_control(preset))
+                                                if preset in REGIMES else COMPARISONS)
     try:
         existing = runlog.read(summary_name(preset))
     except (FileNotFoundError, ValueError):
@@ -563,16 +586,15 @@ def print_status(preset: str, names: list[str] | None, seeds: list[int] | None, 
     regimes' control is said first."""
     try:
         selection = _select(preset, names, seeds, sweep)
-    except ValueError as waiting:  # a controls preset whose sweep is not finished: show the sweep instead
-        if preset in REGIMES and not names and "regimes' control" in str(waiting):
-            print(f"the control waits: {waiting}")
-            selection = _select(preset, ["released", "zero-init"], seeds)
-        elif not is_controls(preset) or sweep or "sweep" not in str(waiting):
+    except ControlNotChosen as waiting:  # a regime: what can run meanwhile
+        print(f"the control waits: {waiting}")
+        return print_status(preset, ["released", "zero-init"], seeds)
+    except SweepNotDone as waiting:  # a controls preset whose sweep is not finished: show the sweep instead
+        if sweep:
             raise
-        else:
-            print(f"the study waits for the learning-rate sweep ({waiting})")
-            selection = _select(LR_FROM.get(preset, preset), None, None, sweep=True)
-            preset = LR_FROM.get(preset, preset)
+        print(f"the study waits for the learning-rate sweep ({waiting})")
+        selection = _select(LR_FROM.get(preset, preset), None, None, sweep=True)
+        preset = LR_FROM.get(preset, preset)
     for variant, seed, lr in selection:
         cfg = config(preset, variant, seed, lr)
         print(f"{status(cfg):8s} {cfg.run_name}")

@@ -228,7 +228,7 @@ def dry_run(device: str | None = None, variants: tuple[str, ...] = ("released", 
 def _has_sweep(variant: str) -> bool:
     try:
         ablate.chosen_lr(PRESET, variant)
-    except ValueError:
+    except ablate.SweepNotDone:
         return False
     return True
 
