@@ -515,7 +515,7 @@ plt.show()
 short = runlog.read(ablate.summary_name("controls-short-cpu")) if (
     config.runs_dir() / f"{ablate.summary_name('controls-short-cpu')}.json").exists() else None
 if short is None or not short["comparisons"]:
-    print("controls-short-cpu: no paired comparison yet (its runs are queued after the long study's)")
+    print("controls-short-cpu: no paired comparison yet (no pair of variants has two common seeds)")
 else:
     for c in short["comparisons"]:
         print(verdict(c))

@@ -1,8 +1,10 @@
 """The README's controlled-study numbers are the committed summaries' (``data/runs/ablation-controls-*.json``): the
-learning-rate sweep, the per-variant table and every paired difference quoted with its interval. A number copied by
-hand that a later summary changed fails here."""
+learning-rate sweep, the table of variants, the table of paired comparisons (every one, each under its own label)
+and any other paired difference quoted with its interval. A number copied by hand that a later summary changed, or
+a comparison left out, fails here."""
 
 import re
+import statistics
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from wf_lessons import runlog
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "data" / "runs"
+SIGNED = r"[−+][\d.]+"
 
 
 def _section() -> str:
@@ -19,42 +22,64 @@ def _section() -> str:
     return text[start:text.index("**Trained models shipped", start)]
 
 
-def _number(text: str) -> float:
-    return float(text.replace("−", "-").replace("+", ""))
+def _signed(value: float) -> str:
+    return f"{value:+.2f}".replace("-", "−")
+
+
+def _rows(first_cell: str) -> list[list[str]]:
+    """The cells of every table row of the section whose first cell matches ``first_cell``."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in _section().splitlines()
+            if line.startswith("|")]
+    return [r for r in rows if re.fullmatch(first_cell, r[0])]
 
 
 @pytest.fixture(scope="module")
 def summaries() -> dict[str, dict]:
-    return {p.stem: runlog.read(p) for p in sorted(RUNS.glob("ablation-controls-*.json"))
-            if "-seed" not in p.stem}
+    return {p.stem: runlog.read(p) for p in sorted(RUNS.glob("ablation-controls-*.json")) if "-seed" not in p.stem}
 
 
 def test_the_sweep_table_is_the_summarys(summaries):
     sweep = summaries["ablation-controls-cpu"]["lr_sweep"]
-    rows = re.findall(r"^\| `(released|all-static)`[^|]*\|((?: \**[\d.]+%\** \|)+)$", _section(), flags=re.M)
-    header = re.search(r"^\| learning rate \|(.+)\|$", _section(), flags=re.M).group(1)
-    rates = [_number(r.strip()) for r in header.split("|")]
+    rates = [float(r) for r in _rows("learning rate")[0][1:]]
+    rows = [r for r in _rows(r"`(released|all-static)`.*") if all(c.strip("*").endswith("%") for c in r[1:])]
     assert len(rows) == 2
-    for variant, cells in rows:
-        accs = [float(c.strip().strip("*").rstrip("%")) for c in cells.split("|")[:-1]]
-        assert [f"{a:.2f}" for a in accs] == [f"{100 * sweep[variant][f'{lr:g}']:.2f}" for lr in rates]
+    for row in rows:
+        variant = row[0].split("`")[1]
+        assert [c.strip("*") for c in row[1:]] == [f"{100 * sweep[variant][f'{lr:g}']:.2f}%" for lr in rates]
 
 
 def test_the_variant_table_is_the_summarys(summaries):
     table = summaries["ablation-controls-cpu"]["variants"]
-    rows = re.findall(r"^\| `([\w-]+)`[^|]*\|[^|]*\| ([\d.]+) ± ([\d.]+)% \| ([\d., ]+) \|$", _section(), flags=re.M)
-    assert rows, "the README has no table of the study's variants"
-    for name, mean, std, seeds in rows:
-        v = table[name]
-        assert (mean, std) == (f"{100 * v['mean']:.2f}", f"{100 * v['std']:.2f}"), name
-        assert [s.strip() for s in seeds.split(",")] == [f"{100 * a:.2f}" for a in v["test_acc"]], name
+    rows = [r for r in _rows(r"`[\w-]+`") if "±" in r[2]]
+    assert {r[0].strip("`") for r in rows} == set(table), "the README's table lists every variant with runs"
+    def mean(v: dict, key: str) -> str:
+        return f"{100 * statistics.mean(v[key]):.2f}%"
+
+    for name, _, test, seeds, val, train, off in rows:
+        v = table[name.strip("`")]
+        assert test == f"{100 * v['mean']:.2f} ± {100 * v['std']:.2f}%", name
+        assert seeds == ", ".join(f"{100 * a:.2f}" for a in v["test_acc"]), name
+        assert (val, train) == (mean(v, "val_acc"), mean(v, "train_eval_acc")), name
+        # "—" where switching the predictions off changes nothing: nothing is predicted
+        predicting = v.get("val_acc_predictions_off", v["val_acc"]) != v["val_acc"]
+        assert off == (mean(v, "val_acc_predictions_off") if predicting else "—"), name
 
 
-def test_every_quoted_difference_is_a_committed_comparison(summaries):
-    quoted = re.findall(r"([−+][\d.]+)(?: points)? \[([−+][\d.]+), ([−+][\d.]+)\]", _section())
-    assert quoted, "the README quotes no paired difference"
-    known = {(f"{c['mean']:+.2f}", f"{c['ci95'][0]:+.2f}", f"{c['ci95'][1]:+.2f}")
+def test_the_comparison_table_is_the_summarys_every_one(summaries):
+    comparisons = summaries["ablation-controls-cpu"]["comparisons"]
+    rows = _rows(r"`[\w-]+` − `[\w-]+`")
+    by_pair = {(c["treatment"], c["control"]): c for c in comparisons}
+    assert [tuple(r[0].split("`")[1::2]) for r in rows] == list(by_pair), "every comparison, in the summary's order"
+    for label, _, difference, holm in rows:
+        c = by_pair[tuple(label.split("`")[1::2])]
+        assert difference == f"{_signed(c['mean'])} [{_signed(c['ci95'][0])}, {_signed(c['ci95'][1])}]", label
+        assert holm == f"{c['p_holm']:.3f}", label
+
+
+def test_every_other_quoted_difference_is_a_committed_comparison(summaries):
+    known = {(_signed(c["mean"]), _signed(c["ci95"][0]), _signed(c["ci95"][1]))
              for s in summaries.values() for c in s.get("comparisons", [])}
-    for mean, low, high in quoted:
-        as_text = tuple(f"{_number(x):+.2f}" for x in (mean, low, high))
-        assert as_text in known, f"{mean} [{low}, {high}] is in no committed summary's comparisons"
+    prose = "\n".join(line for line in _section().splitlines() if not line.startswith("|"))
+    for quoted in re.findall(rf"({SIGNED})(?: points)? \[({SIGNED}), ({SIGNED})\]", prose):
+        assert quoted in known, f"{quoted[0]} [{quoted[1]}, {quoted[2]}] is in no committed summary's comparisons"
+    assert not re.search(r"(?<![\w.])-\d+\.\d+ (?:points )?\[", prose), "a difference with an ASCII minus sign"
