@@ -33,6 +33,11 @@ def _rows(first_cell: str) -> list[list[str]]:
     return [r for r in rows if re.fullmatch(first_cell, r[0])]
 
 
+def _pair(label: str) -> tuple[str, ...]:
+    """(treatment, control) of a row labelled `` `treatment` − `control` ``."""
+    return tuple(label.split("`")[1::2])
+
+
 @pytest.fixture(scope="module")
 def summaries() -> dict[str, dict]:
     return {p.stem: runlog.read(p) for p in sorted(RUNS.glob("ablation-controls-*.json")) if "-seed" not in p.stem}
@@ -66,14 +71,22 @@ def test_the_variant_table_is_the_summarys(summaries):
 
 
 def test_the_comparison_table_is_the_summarys_every_one(summaries):
-    comparisons = summaries["ablation-controls-cpu"]["comparisons"]
+    """One row per comparison of the 15-epoch study, in its order; the 2-epoch study's result for the same
+    comparison beside it ("—" while it has none)."""
+    long, short = (summaries.get(f"ablation-{p}", {}).get("comparisons", []) for p in ("controls-cpu",
+                                                                                      "controls-short-cpu"))
     rows = _rows(r"`[\w-]+` − `[\w-]+`")
-    by_pair = {(c["treatment"], c["control"]): c for c in comparisons}
-    assert [tuple(r[0].split("`")[1::2]) for r in rows] == list(by_pair), "every comparison, in the summary's order"
-    for label, _, difference, holm in rows:
-        c = by_pair[tuple(label.split("`")[1::2])]
-        assert difference == f"{_signed(c['mean'])} [{_signed(c['ci95'][0])}, {_signed(c['ci95'][1])}]", label
-        assert holm == f"{c['p_holm']:.3f}", label
+    assert [_pair(r[0]) for r in rows] == [(c["treatment"], c["control"]) for c in long], "every comparison, in order"
+    for row in rows:
+        label, cells = row[0], row[2:]
+        assert len(cells) == 4, f"{label}: 15 epochs and 2 epochs, each a difference [95% CI] and a Holm p"
+        for (difference, holm), found in zip((cells[:2], cells[2:]), (long, short)):
+            c = next((c for c in found if (c["treatment"], c["control"]) == _pair(label)), None)
+            if c is None:
+                assert (difference, holm) == ("—", "—"), label
+                continue
+            assert difference == f"{_signed(c['mean'])} [{_signed(c['ci95'][0])}, {_signed(c['ci95'][1])}]", label
+            assert holm == f"{c['p_holm']:.3f}", label
 
 
 def test_every_other_quoted_difference_is_a_committed_comparison(summaries):
