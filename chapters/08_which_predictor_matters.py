@@ -533,6 +533,16 @@ else:
     plt.show()
 
 # %% [markdown]
+# A lead that is not established early and a deficit that is established late do not yet show that the effect
+# *changes*. That is its own question, with its own test: per seed, a comparison's difference after 15 epochs minus
+# its difference after 2 (`ablate.schedule_change`), a paired t-interval, Holm over the comparisons:
+
+# %%
+if short is not None and short["comparisons"]:
+    for c in ablate.schedule_change(short["variants"], table):
+        print("change from 2 to 15 epochs of " + verdict(c))
+
+# %% [markdown]
 # ## 9. What the runs can claim, and what would change the verdict
 #
 # What is measured here, and only here: small WeightFormers (section 2 counts their parameters) on CIFAR-10 at patch 4

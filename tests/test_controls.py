@@ -357,3 +357,15 @@ def test_a_regime_trains_released_zero_init_and_the_control_best_on_validation(c
     assert len(valid) == 3  # Holm over the regime's own three
     assert [c["p_holm"] for c in summary["comparisons"]] == pytest.approx(
         list(multipletests(valid, method="holm")[1]))
+
+
+def test_the_schedule_change_is_the_late_paired_difference_minus_the_early_one():
+    early = {"a": {"seeds": [0, 1, 2], "test_acc": [0.50, 0.52, 0.51]},
+             "b": {"seeds": [0, 1, 2, 3], "test_acc": [0.48, 0.49, 0.50, 0.40]},
+             "only-early": {"seeds": [0, 1], "test_acc": [0.1, 0.2]}}
+    late = {"a": {"seeds": [0, 1, 2], "test_acc": [0.78, 0.79, 0.80]},
+            "b": {"seeds": [1, 2, 3], "test_acc": [0.81, 0.80, 0.79]}}  # seed 0 missing late: pairs over 1 and 2
+    (row,) = ablate.schedule_change(early, late, [("a", "b", "x"), ("a", "only-early", "y")])
+    expected = [100 * ((0.79 - 0.52) - (0.81 - 0.49)), 100 * ((0.80 - 0.51) - (0.80 - 0.50))]
+    assert row["seeds"] == [1, 2] and row["diff_points"] == pytest.approx(expected)
+    assert row["ci95"] == pytest.approx(list(stats.ttest_1samp(expected, 0).confidence_interval(0.95)))

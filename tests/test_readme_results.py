@@ -1,7 +1,7 @@
 """The README's controlled-study numbers are the committed summaries' (``data/runs/ablation-controls-*.json``): the
 learning-rate sweep, the table of variants, the table of paired comparisons (every one, each under its own label)
-and any other paired difference quoted with its interval. A number copied by hand that a later summary changed, or
-a comparison left out, fails here."""
+and any other paired difference quoted with its interval (or its change between the schedules). A number copied
+by hand that a later summary changed, or a comparison left out, fails here."""
 
 import re
 import statistics
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wf_lessons import runlog
+from wf_lessons import ablate, runlog
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "data" / "runs"
@@ -90,9 +90,12 @@ def test_the_comparison_table_is_the_summarys_every_one(summaries):
 
 
 def test_every_other_quoted_difference_is_a_committed_comparison(summaries):
-    known = {(_signed(c["mean"]), _signed(c["ci95"][0]), _signed(c["ci95"][1]))
-             for s in summaries.values() for c in s.get("comparisons", [])}
+    """... or the change of one from the 2-epoch to the 15-epoch study (:func:`ablate.schedule_change`)."""
+    rows = [c for s in summaries.values() for c in s.get("comparisons", [])]
+    rows += ablate.schedule_change(*(summaries[f"ablation-{p}"]["variants"] for p in ("controls-short-cpu",
+                                                                                      "controls-cpu")))
+    known = {(_signed(c["mean"]), _signed(c["ci95"][0]), _signed(c["ci95"][1])) for c in rows}
     prose = "\n".join(line for line in _section().splitlines() if not line.startswith("|"))
-    for quoted in re.findall(rf"({SIGNED})(?: points)? \[({SIGNED}), ({SIGNED})\]", prose):
+    for quoted in re.findall(rf"({SIGNED})(?:\s+points)?\s+\[({SIGNED}),\s+({SIGNED})\]", prose):
         assert quoted in known, f"{quoted[0]} [{quoted[1]}, {quoted[2]}] is in no committed summary's comparisons"
-    assert not re.search(r"(?<![\w.])-\d+\.\d+ (?:points )?\[", prose), "a difference with an ASCII minus sign"
+    assert not re.search(r"(?<![\w.])-\d+\.\d+\s+(?:points\s+)?\[", prose), "a difference with an ASCII minus sign"

@@ -65,8 +65,8 @@ __all__ = [
     "DECOMPOSITION", "REGIMES", "REGIME_SEEDS", "BEST_CONTROL_FROM", "SweepNotDone", "ControlNotChosen",
     "is_controls", "control_scores", "best_control",
     "regime_comparisons", "variants", "run_name", "summary_name", "sweep_runs", "chosen_lr", "config", "status",
-    "run", "finished_logs", "summarize", "sweep_table", "write_summary", "compare_paired", "plot_comparisons",
-    "compare", "beyond_spread", "print_status", "print_summary", "main",
+    "run", "finished_logs", "summarize", "sweep_table", "write_summary", "compare_paired", "schedule_change",
+    "plot_comparisons", "compare", "beyond_spread", "print_status", "print_summary", "main",
 ]
 
 #: The presets the studies run with (presets of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
@@ -527,6 +527,20 @@ def compare_paired(table: dict[str, Any], comparisons: Sequence[tuple[str, str, 
         for row, p_holm in zip(valid, multipletests([r["p"] for r in valid], method="holm")[1]):
             row["p_holm"] = float(p_holm)
     return rows
+
+
+def schedule_change(early: dict[str, Any], late: dict[str, Any],
+                    comparisons: Sequence[tuple[str, str, str]] = COMPARISONS) -> list[dict[str, Any]]:
+    """How each comparison changes from a short schedule to a long one on the same network: given two summaries'
+    ``variants`` tables (e.g. ``controls-short-cpu``'s and ``controls-cpu``'s), per seed the treatment's
+    ``late − early`` test accuracy minus the control's, i.e. the late paired difference minus the early one, with its
+    95% interval and Holm p over ``comparisons`` (:func:`compare_paired`, metric ``"late_minus_early"``)."""
+    change = {}
+    for name in early.keys() & late.keys():
+        a, b = (dict(zip(t[name]["seeds"], t[name]["test_acc"])) for t in (late, early))
+        seeds = sorted(a.keys() & b.keys())
+        change[name] = {"seeds": seeds, "late_minus_early": [a[s] - b[s] for s in seeds]}
+    return compare_paired(change, comparisons, metric="late_minus_early")
 
 
 def plot_comparisons(rows: Sequence[dict[str, Any]], title: str, ax: Any = None) -> Any:
