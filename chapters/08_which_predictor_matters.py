@@ -654,6 +654,10 @@ else:
 # - Choices on a validation split, the test set once per run, a learning rate per family, seeds paired by data
 #   order, 95% intervals and Holm-corrected p-values (`ablate.compare_paired`): the verdict of section 6 is
 #   printed from the committed logs with its conditions.
+# - A "why" is a measurement too: whether a network is behind because it fits less or because it generalises
+#   worse is a pair of paired differences (training accuracy, train − validation gap), and whether an effect
+#   *changes* between two schedules is its own paired test (`ablate.schedule_change`), not two verdicts read side
+#   by side.
 # - Small models on small images cannot confirm or refute an ImageNet claim; they answer a narrower question,
 #   with numbers you can reproduce, and say what would change the answer.
 #
