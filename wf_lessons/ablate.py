@@ -63,10 +63,10 @@ __all__ = [
     "STUDY_PRESETS", "GPU_VARIANTS", "SAME_SIZE_DEIT", "DEFAULT_SEEDS", "CONTROLS_SEEDS", "LEGACY_NAMES", "CONTROLS",
     "PRECISION_CHECKS", "SWEEP_VARIANTS", "LR_SWEEP", "MAX_LR_EXTENSIONS", "LR_FROM", "COMPARISONS",
     "DECOMPOSITION", "REGIMES", "REGIME_SEEDS", "BEST_CONTROL_FROM", "SweepNotDone", "ControlNotChosen",
-    "is_controls", "control_scores", "best_control",
-    "regime_comparisons", "variants", "run_name", "summary_name", "sweep_runs", "chosen_lr", "config", "status",
-    "run", "finished_logs", "summarize", "sweep_table", "write_summary", "compare_paired", "schedule_change",
-    "plot_comparisons", "compare", "beyond_spread", "print_status", "print_summary", "main",
+    "is_controls", "control_scores", "best_control", "regime_comparisons", "variants", "run_name", "summary_name",
+    "sweep_runs", "chosen_lr", "config", "status", "run", "finished_logs", "summarize", "sweep_table",
+    "write_summary", "compare_paired", "schedule_change", "plot_comparisons", "compare", "beyond_spread",
+    "print_status", "print_summary", "main",
 ]
 
 #: The presets the studies run with (presets of :data:`wf_lessons.train.PRESETS` whose model is a WeightFormer).
@@ -135,8 +135,8 @@ COMPARISONS: tuple[tuple[str, str, str], ...] = (
 )
 #: The decomposition of the released network's gap to the all-static control: three comparisons that add up to it.
 DECOMPOSITION = (("slot-static", "all-static"), ("zero-prediction", "slot-static"), ("released", "zero-prediction"))
-#: The regimes where global modelling should matter more, each one change from ``controls-cpu`` (its learning
-#: rates too, :data:`LR_FROM`): preset -> that change. Each trains ``released``, ``zero-init`` and the best control
+#: The regimes where global modelling should matter more, each one change from ``controls-cpu``, whose learning
+#: rates they reuse (:data:`LR_FROM`): preset -> that change. Each trains ``released``, ``zero-init`` and the best control
 #: (:func:`best_control`) with seeds :data:`REGIME_SEEDS`, compared among themselves (:func:`regime_comparisons`).
 REGIMES = {"controls-long-cpu": "30 epochs, twice the schedule",
            "controls-grid16-cpu": "patch 2, a 16×16 token grid"}
