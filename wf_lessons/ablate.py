@@ -136,8 +136,9 @@ COMPARISONS: tuple[tuple[str, str, str], ...] = (
 #: The decomposition of the released network's gap to the all-static control: three comparisons that add up to it.
 DECOMPOSITION = (("slot-static", "all-static"), ("zero-prediction", "slot-static"), ("released", "zero-prediction"))
 #: The regimes where global modelling should matter more, each one change from ``controls-cpu``, whose learning
-#: rates they reuse (:data:`LR_FROM`): preset -> that change. Each trains ``released``, ``zero-init`` and the best control
-#: (:func:`best_control`) with seeds :data:`REGIME_SEEDS`, compared among themselves (:func:`regime_comparisons`).
+#: rates they reuse (:data:`LR_FROM`): preset -> that change. Each trains ``released``, ``zero-init`` and the best
+#: control (:func:`best_control`) with seeds :data:`REGIME_SEEDS`, compared among themselves
+#: (:func:`regime_comparisons`).
 REGIMES = {"controls-long-cpu": "30 epochs, twice the schedule",
            "controls-grid16-cpu": "patch 2, a 16×16 token grid"}
 REGIME_SEEDS = (0, 1, 2)
